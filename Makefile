@@ -1,0 +1,43 @@
+# fortify — every target bootstraps .venv by itself.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fortify-installed
+EXTRAS ?= dev
+
+.PHONY: demo test test-slow bench lint data venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# torch first: the local CPU wheel, never a CUDA build resolved by pip, never torchvision.
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+data:
+	@bash scripts/ensure-data.sh
+
+demo: $(STAMP) data
+	$(VENV)/bin/fortify demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP) data
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP) data
+	$(PY) -m pip install --quiet -e ".[bench]"
+	@# torchattacks declares torchvision (never imported); install it without its declared deps.
+	$(PY) -m pip install --quiet --no-deps "torchattacks>=3.5"
+	$(PY) bench/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,31 @@
+"""fortify: take a PyTorch classifier from red team to runtime.
+
+>>> import fortify as ft
+>>> clf = ft.Classifier(module, num_classes=10)
+>>> result = ft.evaluate(clf, x, y, ft.Linf(0.1), suite="quick")
+"""
+
+from fortify import attacks, data, zoo
+from fortify._version import __version__
+from fortify.evaluation import evaluate
+from fortify.model import Classifier
+from fortify.result import Result
+from fortify.threat import L2, Linf, Threat, make_threat
+from fortify.training import train
+from fortify.types import FortifyError
+
+__all__ = [
+    "__version__",
+    "attacks",
+    "data",
+    "zoo",
+    "Classifier",
+    "Result",
+    "Threat",
+    "Linf",
+    "L2",
+    "make_threat",
+    "evaluate",
+    "train",
+    "FortifyError",
+]

@@ -1,0 +1,170 @@
+"""The attack contract, held once for every attack.
+
+Every attack is called as ``attack(clf, x, y, threat) -> x_adv``. The base class validates the inputs,
+runs the subclass's algorithm only on samples that are not already misclassified (or already on target),
+and then enforces the contract on whatever the algorithm returned:
+
+- ``x_adv`` lies in the threat's ball around ``x`` and inside the classifier's bounds;
+- shape, dtype and device are those of ``x``;
+- a sample already adversarial on entry comes back unchanged;
+- a sample the attack failed to break never comes back worse (lower loss) than the clean input.
+
+Subclasses only write ``_run``. Attacks are stateless: configuration in a keyword-only ``__init__``,
+the model and data at call time.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, final
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fortify.model import Classifier
+from fortify.threat import Threat
+from fortify.types import FortifyError
+
+
+@dataclass
+class AttackOutput:
+    """What an attack's algorithm returns: the adversarial points and, optionally, per-sample costs.
+
+    ``queries`` counts model evaluations per sample (black-box attacks report it).
+    """
+
+    x_adv: Tensor
+    queries: Tensor | None = None
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Switch off weight gradients while attacking: attacks need input gradients only (~20% faster)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def is_success(logits: Tensor, y: Tensor, targeted: bool) -> Tensor:
+    """Per-sample: untargeted, the prediction differs from ``y``; targeted, it equals the target ``y``."""
+    pred = logits.argmax(dim=1)
+    return pred == y if targeted else pred != y
+
+
+def attack_loss(logits: Tensor, y: Tensor, targeted: bool) -> Tensor:
+    """Per-sample loss the attacker maximises: CE to the label, or minus CE to the target."""
+    logits = torch.nan_to_num(logits, nan=0.0, posinf=1e30, neginf=-1e30)
+    ce = F.cross_entropy(logits, y, reduction="none")
+    return -ce if targeted else ce
+
+
+def input_gradient(loss_per_sample: Tensor, x: Tensor) -> Tensor:
+    """Gradient of the summed per-sample loss with respect to ``x`` only, with non-finite entries zeroed."""
+    (grad,) = torch.autograd.grad(loss_per_sample.sum(), x)
+    return torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def check_labels(y: Tensor, n: int, num_classes: int) -> Tensor:
+    """Validate labels ``(N,)`` of any integer dtype and return them as int64."""
+    if not isinstance(y, Tensor):
+        raise TypeError(f"labels must be a torch.Tensor, got {type(y).__name__}")
+    if y.dim() != 1 or y.shape[0] != n:
+        raise FortifyError(f"labels must have shape ({n},) to match the inputs, got {tuple(y.shape)}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise FortifyError(f"labels must be integers, got {y.dtype}")
+    y = y.long()
+    if n and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise FortifyError(
+            f"labels must lie in [0, {num_classes - 1}], got values in [{int(y.min())}, {int(y.max())}]"
+        )
+    return y
+
+
+class Attack(ABC):
+    """Base class of all attacks. Subclasses implement ``_run`` and declare ``name``.
+
+    Parameters common to every attack (keyword-only): ``targeted`` (``y`` then holds target labels) and
+    ``seed`` (every random choice an attack makes comes from a generator seeded with it).
+    """
+
+    name: str = "attack"
+    supports_targeted: bool = True
+
+    def __init__(self, *, targeted: bool = False, seed: int = 0) -> None:
+        if targeted and not self.supports_targeted:
+            raise FortifyError(f"{type(self).__name__} has no targeted variant")
+        self.targeted = bool(targeted)
+        self.seed = int(seed)
+
+    def config(self) -> dict[str, Any]:
+        """The attack's configuration, JSON-ready (recorded in results)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+    @final
+    def __call__(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat) -> Tensor:
+        """Adversarial examples ``(N, ...)`` for inputs ``x`` in ``clf.bounds`` and labels ``y`` ``(N,)``."""
+        return self.attack(clf, x, y, threat).x_adv
+
+    @final
+    def attack(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat) -> AttackOutput:
+        """Like calling the attack, but also returns per-sample query counts where the attack keeps them."""
+        if not isinstance(clf, Classifier):
+            raise TypeError(f"attacks take a fortify Classifier, got {type(clf).__name__}")
+        if not isinstance(threat, Threat):
+            raise TypeError(f"threat must be a fortify Threat (ft.Linf, ft.L2...), got {type(threat).__name__}")
+        clf.check_input(x)
+        y = check_labels(y, x.shape[0], clf.num_classes)
+        device, dtype = x.device, x.dtype
+        xd, yd = x.detach().to(clf.device), y.to(clf.device)
+        with frozen(clf):
+            with torch.no_grad():
+                clean_logits = clf(xd)
+            already = is_success(clean_logits, yd, self.targeted)
+            out = xd.clone()
+            queries = torch.zeros(x.shape[0], dtype=torch.long, device=clf.device)
+            active = (~already).nonzero().squeeze(1)
+            if active.numel():
+                x_act, y_act = xd[active], yd[active]
+                generator = torch.Generator(device=xd.device).manual_seed(self.seed)
+                with torch.enable_grad():
+                    produced = self._run(clf, x_act, y_act, threat, generator)
+                if isinstance(produced, Tensor):
+                    produced = AttackOutput(produced)
+                x_adv = threat.clip(torch.nan_to_num(produced.x_adv.detach().to(xd.dtype)), x_act, clf.bounds)
+                out[active] = self._no_worse_than_clean(clf, x_adv, x_act, y_act, clean_logits[active])
+                if produced.queries is not None:
+                    queries[active] = produced.queries.to(queries.device, torch.long)
+        return AttackOutput(out.to(device=device, dtype=dtype), queries.to(device))
+
+    def _no_worse_than_clean(
+        self, clf: Classifier, x_adv: Tensor, x: Tensor, y: Tensor, clean_logits: Tensor
+    ) -> Tensor:
+        with torch.no_grad():
+            adv_logits = clf(x_adv)
+        keep = is_success(adv_logits, y, self.targeted) | (
+            attack_loss(adv_logits, y, self.targeted) >= attack_loss(clean_logits, y, self.targeted)
+        )
+        return torch.where(keep.reshape((-1,) + (1,) * (x.dim() - 1)), x_adv, x)
+
+    @abstractmethod
+    def _run(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+    ) -> Tensor | AttackOutput:
+        """The algorithm: adversarial points for samples that are not yet adversarial.
+
+        ``x`` is detached and on the classifier's device; weight gradients are off. The returned points
+        are projected and clipped by the caller, so the algorithm may overshoot slightly.
+        """

@@ -1,0 +1,44 @@
+"""`fortify evaluate`: robustness of a saved model under a threat, as a Result JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fortify import data as datasets
+from fortify import zoo
+from fortify.cli.app import app
+from fortify.cli.common import setup_torch
+from fortify.cli.render import console, print_diagnostics, results_table
+from fortify.evaluation import evaluate, suite_names
+from fortify.threat import make_threat
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: Annotated[Path, typer.Option(help="a model.safetensors written by fortify")],
+    data: Annotated[str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")] = "fashion-mnist",
+    eps: Annotated[float, typer.Option(help="radius of the threat ball")] = 0.1,
+    norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
+    n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 1000,
+    suite: Annotated[str, typer.Option(help=f"attack suite: {', '.join(suite_names())}")] = "quick",
+    split: str = "test",
+    seed: int = 0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 250,
+    out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
+) -> None:
+    """Attack a saved model with a suite and report per-sample worst-case robust accuracy."""
+    dev = setup_torch(threads, device)
+    threat = make_threat(norm, eps)
+    clf = zoo.load(model, device=dev)
+    x, y = datasets.load(data, split, n=n)
+    result = evaluate(clf, x, y, threat, suite=suite, seed=seed, batch_size=batch_size, dataset=data, progress=True)
+    console.print(results_table([result], f"{model} on {data} ({result.n_samples} samples)"))
+    print_diagnostics(result)
+    if out is not None:
+        result.save(str(out))
+        console.print(f"wrote {out}")

@@ -1,0 +1,194 @@
+"""The one result schema shared by evaluation, certification, training, report, MLflow and the gate.
+
+A ``Result`` is versioned JSON (``MAJOR.MINOR``). Minor versions only add optional fields, so a reader
+accepts any result with its own major version and a minor version no newer than its own; anything
+else is refused with a clear error instead of being half-read.
+Later capabilities add their own sections (``sweep``, ``certification``, ``training``...) as optional
+fields, never by changing the meaning of an existing one.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fortify.types import FortifyError
+
+SCHEMA_VERSION = "1.0"
+
+
+def _major(version: str) -> int:
+    return int(version.split(".")[0])
+
+
+def _readable(version: str) -> bool:
+    try:
+        major, minor = (int(part) for part in version.split("."))
+    except ValueError:
+        return False
+    ours_major, ours_minor = (int(part) for part in SCHEMA_VERSION.split("."))
+    return major == ours_major and minor <= ours_minor
+
+
+class SchemaVersionError(FortifyError):
+    """The JSON was written by an incompatible version of the result schema."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ThreatSpec(_Model):
+    norm: str
+    eps: float
+
+
+class AttackRecord(_Model):
+    """How one attack of a suite did.
+
+    ``ran_on`` is ``"all"`` when the attack was run on every clean-correct sample (then ``accuracy`` is
+    the accuracy under this attack alone) or ``"remaining"`` when it only ran on samples no earlier
+    attack had broken (then ``accuracy`` is ``None``). ``cumulative_accuracy`` is the per-sample worst
+    case over this attack and every attack before it.
+    """
+
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    ran_on: Literal["all", "remaining"]
+    n_attacked: int
+    n_succeeded: int
+    accuracy: float | None
+    cumulative_accuracy: float
+    time_s: float
+
+
+class SampleRecord(_Model):
+    """One evaluated sample. ``broken_by`` is the first attack (in suite order) that fooled the model."""
+
+    index: int
+    label: int
+    clean_pred: int
+    clean_correct: bool
+    robust: bool
+    broken_by: str | None = None
+    adv_pred: int | None = None
+    perturbation_norm: float | None = None
+    queries: int | None = None
+    group: str | None = None
+
+
+class Diagnostic(_Model):
+    """A sanity check of the evaluation itself (e.g. 'gradients are informative')."""
+
+    name: str
+    passed: bool
+    evidence: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Environment(_Model):
+    fortify: str
+    torch: str
+    python: str
+    platform: str
+    device: str
+
+    @classmethod
+    def capture(cls, device: str = "cpu") -> Environment:
+        import torch
+
+        from fortify import __version__
+
+        return cls(
+            fortify=__version__,
+            torch=torch.__version__,
+            python=platform.python_version(),
+            platform=platform.platform(),
+            device=device,
+        )
+
+
+class Result(_Model):
+    """Outcome of one evaluation (or certification / training run) of one model.
+
+    ``robust_accuracy`` is the per-sample worst case: a sample counts as robust only if it is classified
+    correctly clean and under every attack of the suite. ``attack_success_rate`` is the fraction of
+    clean-correct samples that some attack broke.
+    """
+
+    schema_version: str = SCHEMA_VERSION
+    kind: Literal["evaluation", "certification", "training"] = "evaluation"
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    model: dict[str, Any] = Field(default_factory=dict)
+    dataset: str | None = None
+    threat: ThreatSpec | None = None
+    suite: str | None = None
+    seed: int | None = None
+    n_samples: int = 0
+    clean_accuracy: float | None = None
+    robust_accuracy: float | None = None
+    attack_success_rate: float | None = None
+    per_attack: list[AttackRecord] = Field(default_factory=list)
+    samples: list[SampleRecord] = Field(default_factory=list)
+    diagnostics: list[Diagnostic] = Field(default_factory=list)
+    timing: dict[str, float] = Field(default_factory=dict)
+    environment: Environment | None = None
+    sections: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Optional sections added by later capabilities (sweep, certification, training...)",
+    )
+
+    @property
+    def reliable(self) -> bool:
+        """False when any diagnostic failed: the robust accuracy may be an overestimate."""
+        return all(d.passed for d in self.diagnostics)
+
+    def attack(self, name: str) -> AttackRecord:
+        for record in self.per_attack:
+            if record.name == name:
+                return record
+        raise KeyError(f"no attack named {name!r} in this result; have {[r.name for r in self.per_attack]}")
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Result:
+        """Parse a result, refusing other major schema versions and malformed documents clearly."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FortifyError(f"not a fortify result: invalid JSON ({exc})") from exc
+        if not isinstance(raw, dict) or "schema_version" not in raw:
+            raise FortifyError("not a fortify result: no 'schema_version' field")
+        version = str(raw["schema_version"])
+        if not _readable(version):
+            raise SchemaVersionError(
+                f"result schema version {version!r} is not supported by this fortify (it reads "
+                f"{_major(SCHEMA_VERSION)}.0 to {SCHEMA_VERSION}); use a fortify release that wrote it"
+            )
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise FortifyError(f"not a valid fortify result: {exc.error_count()} problem(s): {exc}") from exc
+
+    def save(self, path: str) -> None:
+        from pathlib import Path
+
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str) -> Result:
+        from pathlib import Path
+
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise FortifyError(f"cannot read result file {path}: {exc.strerror}") from exc
+        return cls.from_json(text)

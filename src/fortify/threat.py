@@ -1,0 +1,166 @@
+"""Threat models: the set of perturbations an adversary may apply.
+
+A threat is a norm ball of radius ``eps`` around each clean input, intersected with the input bounds
+of the classifier. Attacks never branch on the norm; they call the small hooks here instead:
+``random_start`` (a uniform point in the ball), ``ascent_direction`` (the steepest-ascent direction of
+a gradient under the norm), ``project`` (back into the ball) and ``norm`` (per-sample distance).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from fortify.types import Bounds
+
+_TINY = 1e-12
+
+
+def _flat(t: Tensor) -> Tensor:
+    return t.flatten(1)
+
+
+def _per_sample(values: Tensor, like: Tensor) -> Tensor:
+    """Reshape a per-sample vector ``(N,)`` so it broadcasts against ``like`` ``(N, ...)``."""
+    return values.reshape((-1,) + (1,) * (like.dim() - 1))
+
+
+class Threat(ABC):
+    """A norm ball of radius ``eps``: the perturbations an adversary may add to an input.
+
+    Subclasses implement the norm-specific hooks; everything else is shared.
+    """
+
+    norm: ClassVar[str]
+
+    def __init__(self, eps: float) -> None:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+            raise TypeError(f"eps must be a number, got {type(eps).__name__} {eps!r}")
+        eps = float(eps)
+        if not math.isfinite(eps) or eps < 0:
+            raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+        self.eps = eps
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.eps:g})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.eps == self.eps  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.eps))
+
+    def with_eps(self, eps: float) -> Threat:
+        """The same kind of threat with another radius (used by sweeps)."""
+        return type(self)(eps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"norm": self.norm, "eps": self.eps}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Threat:
+        return make_threat(str(data["norm"]), float(data["eps"]))
+
+    @abstractmethod
+    def norm_of(self, delta: Tensor) -> Tensor:
+        """Per-sample norm of a batch of perturbations ``(N, ...)`` -> ``(N,)``."""
+
+    @abstractmethod
+    def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        """Closest point to ``x_adv`` in the ball around ``x`` (no bound clipping)."""
+
+    @abstractmethod
+    def ascent_direction(self, grad: Tensor) -> Tensor:
+        """Unit-norm steepest-ascent direction of ``grad`` under this norm, per sample."""
+
+    @abstractmethod
+    def random_delta(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A perturbation drawn uniformly from the ball, same shape as ``x``."""
+
+    def contains(self, x_adv: Tensor, x: Tensor, *, tol: float = 1e-5) -> Tensor:
+        """Per-sample boolean: is ``x_adv`` inside the ball around ``x`` (relative tolerance ``tol``)?"""
+        return self.norm_of(x_adv - x) <= self.eps * (1 + tol) + tol * 1e-2
+
+    def clip(self, x_adv: Tensor, x: Tensor, bounds: Bounds) -> Tensor:
+        """Project into the ball, then clip into ``bounds``.
+
+        Clipping moves every coordinate towards the clean input (which lies inside the bounds), so the
+        result is inside both sets for every norm defined here.
+        """
+        return self.project(x_adv, x).clamp(bounds[0], bounds[1])
+
+    def random_start(
+        self, x: Tensor, bounds: Bounds, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """A uniformly random point of the ball around ``x``, clipped into ``bounds``."""
+        return (x + self.random_delta(x, generator)).clamp(bounds[0], bounds[1])
+
+
+class Linf(Threat):
+    """L-infinity ball: every coordinate may move by at most ``eps``."""
+
+    norm = "linf"
+
+    def norm_of(self, delta: Tensor) -> Tensor:
+        return _flat(delta).abs().amax(dim=1)
+
+    def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        return x + (x_adv - x).clamp(-self.eps, self.eps)
+
+    def ascent_direction(self, grad: Tensor) -> Tensor:
+        return grad.sign()
+
+    def random_delta(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return (2 * u - 1) * self.eps
+
+
+class L2(Threat):
+    """L2 ball: the Euclidean length of the perturbation is at most ``eps``."""
+
+    norm = "l2"
+
+    def norm_of(self, delta: Tensor) -> Tensor:
+        return _flat(delta).norm(p=2, dim=1)
+
+    def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        delta = x_adv - x
+        norms = self.norm_of(delta)
+        factor = torch.where(norms > self.eps, self.eps / norms.clamp_min(_TINY), torch.ones_like(norms))
+        return x + delta * _per_sample(factor, delta)
+
+    def ascent_direction(self, grad: Tensor) -> Tensor:
+        norms = self.norm_of(grad).clamp_min(_TINY)
+        return grad / _per_sample(norms, grad)
+
+    def random_delta(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        n, d = x.shape[0], x[0].numel()
+        direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        direction = direction / _per_sample(self.norm_of(direction).clamp_min(_TINY), direction)
+        # radius ~ eps * U^(1/d) makes the point uniform in the d-dimensional ball
+        u = torch.rand(n, generator=generator, device=x.device, dtype=x.dtype)
+        radius = self.eps * u.pow(1.0 / d)
+        return direction * _per_sample(radius, direction)
+
+
+_THREATS: dict[str, type[Threat]] = {"linf": Linf, "l2": L2}
+
+
+def register_threat(cls: type[Threat]) -> type[Threat]:
+    """Make a threat class known to ``make_threat`` and to result deserialisation."""
+    _THREATS[cls.norm] = cls
+    return cls
+
+
+def make_threat(norm: str, eps: float) -> Threat:
+    """Build a threat from its norm name (``"linf"``, ``"l2"``, ...) and radius."""
+    key = norm.lower().replace("-", "").replace("_", "")
+    aliases = {"inf": "linf", "linfinity": "linf", "2": "l2"}
+    key = aliases.get(key, key)
+    if key not in _THREATS:
+        raise ValueError(f"unknown norm {norm!r}; choose one of {sorted(_THREATS)}")
+    return _THREATS[key](eps)

@@ -1,0 +1,20 @@
+"""Small shared types."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+Bounds: TypeAlias = tuple[float, float]
+"""Inclusive (low, high) range of every input coordinate, in the model's input space."""
+
+
+class FortifyError(ValueError):
+    """A problem with the user's input or files, reported to the user as one line (CLI exit code 2)."""
+
+
+class DataError(FortifyError):
+    """A dataset file is missing, corrupt or unreadable; the message says which file and what to do."""
+
+
+class UnsafeFileError(FortifyError):
+    """A file would need unpickling (arbitrary code execution) to load; fortify refuses it."""

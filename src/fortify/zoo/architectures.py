@@ -1,0 +1,78 @@
+"""Reference architectures, built by name so saved weights can be rebuilt without pickling code."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from torch import nn
+
+from fortify.types import FortifyError
+
+Builder = Callable[[tuple[int, ...], int], nn.Module]
+_ARCHITECTURES: dict[str, Builder] = {}
+
+
+def register(name: str) -> Callable[[Builder], Builder]:
+    def add(builder: Builder) -> Builder:
+        _ARCHITECTURES[name] = builder
+        return builder
+
+    return add
+
+
+def names() -> list[str]:
+    return sorted(_ARCHITECTURES)
+
+
+def create(arch: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """A freshly initialised ``arch`` for inputs ``input_shape`` (without batch) and ``num_classes``."""
+    if arch not in _ARCHITECTURES:
+        raise FortifyError(f"unknown architecture {arch!r}; choose one of {names()}")
+    module = _ARCHITECTURES[arch](tuple(input_shape), int(num_classes))
+    module.fortify_spec = {"arch": arch, "input_shape": list(input_shape), "num_classes": int(num_classes)}
+    return module
+
+
+def _image_shape(arch: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(input_shape) != 3:
+        raise FortifyError(f"{arch} takes images (C, H, W), got input shape {input_shape}")
+    return input_shape  # type: ignore[return-value]
+
+
+@register("cnn-small")
+def cnn_small(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """conv32-conv64-maxpool-fc128-fc10 (~1.2 M parameters on 28x28): the ANCHORS benchmark model."""
+    c, h, w = _image_shape("cnn-small", input_shape)
+    return nn.Sequential(
+        nn.Conv2d(c, 32, 3), nn.ReLU(),
+        nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * ((h - 4) // 2) * ((w - 4) // 2), 128), nn.ReLU(),
+        nn.Linear(128, num_classes),
+    )
+
+
+@register("cnn-tiny")
+def cnn_tiny(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """Two small convolutions and a linear head: trains in seconds, for tests and examples."""
+    c, h, w = _image_shape("cnn-tiny", input_shape)
+    return nn.Sequential(
+        nn.Conv2d(c, 8, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1, stride=2), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * math.ceil(h / 2) * math.ceil(w / 2), num_classes),
+    )
+
+
+@register("mlp")
+def mlp(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """Two hidden layers of 64 units, for tabular data (or flattened images)."""
+    features = math.prod(input_shape)
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(features, 64), nn.ReLU(),
+        nn.Linear(64, 64), nn.ReLU(),
+        nn.Linear(64, num_classes),
+    )
