@@ -74,7 +74,7 @@ class PGD(Attack):
 
     def _run(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator) -> Tensor:
         best = x.clone()
-        best_loss = torch.full((x.shape[0],), -torch.inf, device=x.device)
+        best_loss = torch.full((x.shape[0],), -torch.inf, device=x.device, dtype=x.dtype)
         todo = torch.arange(x.shape[0], device=x.device)
         for _ in range(self.restarts):
             x_run, found = self._one_run(clf, x[todo], y[todo], threat, generator)

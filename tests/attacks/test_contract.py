@@ -1,0 +1,94 @@
+"""The attack contract, checked once for every attack listed in ``cases.py``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fortify as ft
+from tests.attacks.cases import CASES, AttackCase
+
+PAIRS = [(case, norm) for case in CASES for norm in case.threats]
+IDS = [f"{case.id}-{norm}" for case, norm in PAIRS]
+
+
+def _threat(case: AttackCase, norm: str, scale: float = 1.0) -> ft.Threat:
+    return ft.make_threat(norm, case.eps[norm] * scale)
+
+
+@pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
+def test_output_stays_in_ball_and_bounds_with_same_shape_dtype_device(tiny_cnn, case, norm):
+    clf, x, y = tiny_cnn
+    threat = _threat(case, norm)
+    x_adv = case.make()(clf, x[:32], y[:32], threat)
+    assert x_adv.shape == x[:32].shape and x_adv.dtype == x.dtype and x_adv.device == x.device
+    assert bool(threat.contains(x_adv, x[:32]).all())
+    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    assert bool(torch.isfinite(x_adv).all())
+
+
+@pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
+def test_misclassified_samples_are_returned_unchanged(tiny_cnn, case, norm):
+    clf, x, y = tiny_cnn
+    wrong = (y[:16] + 1) % clf.num_classes  # every sample "misclassified" w.r.t. these labels
+    x_adv = case.make()(clf, x[:16], wrong, _threat(case, norm))
+    already = clf.predict(x[:16]) != wrong
+    assert bool(already.all())
+    assert torch.equal(x_adv, x[:16])
+
+
+@pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
+def test_failed_samples_are_no_worse_than_clean(tiny_cnn, case, norm):
+    clf, x, y = tiny_cnn
+    threat = _threat(case, norm, scale=0.1)  # too small to break most samples
+    x_adv = case.make()(clf, x[:32], y[:32], threat)
+    with torch.no_grad():
+        clean_loss = torch.nn.functional.cross_entropy(clf(x[:32]), y[:32], reduction="none")
+        adv_logits = clf(x_adv)
+        adv_loss = torch.nn.functional.cross_entropy(adv_logits, y[:32], reduction="none")
+    failed = adv_logits.argmax(1) == y[:32]
+    assert bool((adv_loss[failed] >= clean_loss[failed] - 1e-5).all())
+
+
+@pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.int16])
+def test_labels_of_any_integer_dtype(tiny_cnn, case, norm, dtype):
+    clf, x, y = tiny_cnn
+    threat = _threat(case, norm)
+    x_ref = case.make()(clf, x[:8], y[:8], threat)
+    assert torch.equal(case.make()(clf, x[:8], y[:8].to(dtype), threat), x_ref)
+
+
+@pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
+def test_batch_of_one_and_reproducible_under_seed(tiny_cnn, case, norm):
+    clf, x, y = tiny_cnn
+    threat = _threat(case, norm)
+    one = case.make()(clf, x[:1], y[:1], threat)
+    assert one.shape == x[:1].shape
+    assert torch.equal(case.make()(clf, x[:4], y[:4], threat), case.make()(clf, x[:4], y[:4], threat))
+
+
+@pytest.mark.parametrize(("case", "norm"), [p for p in PAIRS if p[0].breaks_undefended],
+                         ids=[i for p, i in zip(PAIRS, IDS, strict=True) if p[0].breaks_undefended])
+def test_breaks_an_undefended_model(tiny_cnn, case, norm):
+    clf, x, y = tiny_cnn
+    x_adv = case.make()(clf, x[:64], y[:64], _threat(case, norm))
+    assert float((clf.predict(x_adv) == y[:64]).float().mean()) <= 0.1
+
+
+@pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
+@given(eps_scale=st.floats(0.01, 1.5), n=st.integers(1, 12), double=st.booleans())
+def test_property_ball_bounds_dtype_for_any_eps_and_size(tiny_cnn, case, norm, eps_scale, n, double):
+    clf, x, y = tiny_cnn
+    xs = x[:n].double() if double else x[:n]
+    model = clf.double() if double else clf
+    try:
+        threat = _threat(case, norm, eps_scale)
+        x_adv = case.make()(model, xs, y[:n], threat)
+    finally:
+        clf.float()
+    assert x_adv.dtype == xs.dtype and x_adv.shape == xs.shape
+    assert bool(threat.contains(x_adv, xs).all())
+    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
