@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from fortify.types import Bounds
+from fortify.types import Bounds, FortifyError
 
 _TINY = 1e-12
 
@@ -42,7 +42,7 @@ class Threat(ABC):
             raise TypeError(f"eps must be a number, got {type(eps).__name__} {eps!r}")
         eps = float(eps)
         if not math.isfinite(eps) or eps < 0:
-            raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+            raise FortifyError(f"eps must be a finite number >= 0, got {eps!r}")
         self.eps = eps
 
     def __repr__(self) -> str:
@@ -162,5 +162,5 @@ def make_threat(norm: str, eps: float) -> Threat:
     aliases = {"inf": "linf", "linfinity": "linf", "2": "l2"}
     key = aliases.get(key, key)
     if key not in _THREATS:
-        raise ValueError(f"unknown norm {norm!r}; choose one of {sorted(_THREATS)}")
+        raise FortifyError(f"unknown norm {norm!r}; choose one of {sorted(_THREATS)}")
     return _THREATS[key](eps)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 from fortify.cli import data_cmd, demo_cmd, evaluate_cmd, train_cmd  # noqa: F401  (commands register on import)
 from fortify.cli.app import app
 from fortify.cli.render import err_console
@@ -13,24 +15,25 @@ EXIT_USAGE = 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (0 success, 1 failed check, 2 bad usage or input)."""
     try:
-        app(args=argv, prog_name="fortify", standalone_mode=False)
+        outcome = app(args=argv, prog_name="fortify", standalone_mode=False)
     except FortifyError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
         return EXIT_USAGE
-    except Exception as exc:  # click's usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            err_console.print("aborted")
-            return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        return 130
+    except Exception as exc:
+        # click's usage errors (bad option, missing argument) know how to show themselves
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            return code
         raise
-    return 0
+    return outcome if isinstance(outcome, int) else 0
 
 
 if __name__ == "__main__":

@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from fortify import progress as progress_bars
+from fortify.attacks import APGD, PGD
 from fortify.attacks.base import check_labels
-from fortify.evaluation.suites import SuiteEntry, build_suite
+from fortify.evaluation import diagnostics as checks
+from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES, attack_view, plan_for
+from fortify.evaluation.ledger import Ledger
+from fortify.evaluation.suites import Evidence, SuiteEntry, build_suite
+from fortify.evaluation.summaries import calibration, slices
 from fortify.model import Classifier
-from fortify.result import AttackRecord, Environment, Result, SampleRecord, ThreatSpec
+from fortify.result import Diagnostic, Environment, Result, ThreatSpec
 from fortify.threat import Threat
 from fortify.types import FortifyError
 
 DEFAULT_BATCH_SIZE = 250
+
+
+def check_arguments(clf: Classifier, x: Tensor, y: Tensor, threat: Threat, batch_size: int) -> Tensor:
+    """Validate the common arguments of ``evaluate`` and ``sweep``; returns the labels as CPU int64."""
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"evaluate takes a fortify Classifier, got {type(clf).__name__}")
+    if not isinstance(threat, Threat):
+        raise TypeError(f"threat must be a fortify Threat (ft.Linf, ft.L2...), got {type(threat).__name__}")
+    if batch_size < 1:
+        raise FortifyError(f"batch_size must be >= 1, got {batch_size!r}")
+    clf.check_input(x)
+    return check_labels(y, x.shape[0], clf.num_classes).cpu()
 
 
 def evaluate(
@@ -30,98 +48,120 @@ def evaluate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     dataset: str | None = None,
     groups: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    eot_samples: int = DEFAULT_EOT_SAMPLES,
     progress: bool | None = None,
 ) -> Result:
     """Robustness of ``clf`` on ``(x, y)`` under ``threat``: the per-sample worst case over a suite.
 
     A sample is robust only if it is classified correctly clean and under every attack of the suite.
     Attacks run in suite order, in batches of ``batch_size``; an entry with ``ran_on="remaining"`` only
-    attacks the samples still unbroken. ``suite`` is a registered name (``"quick"``...) or a list of
-    ``SuiteEntry``. ``groups`` optionally tags each sample (e.g. a user segment) for sliced reporting.
+    attacks the samples still unbroken. ``suite`` is a registered name (``"quick"``, ``"standard"``,
+    ``"strong"``) or a list of ``SuiteEntry``. ``groups`` optionally tags each sample (e.g. a user
+    segment) for sliced results; ``class_names`` names the class slices.
 
-    Returns a ``Result`` with clean and robust accuracy, attack success rate, per-attack records,
-    per-sample records, timing, seed and versions.
+    Defended models are attacked adaptively without being told: components declaring
+    ``differentiable = False`` are crossed with BPDA and random models (declared, or caught giving two
+    different answers) are attacked with EOT over ``eot_samples`` draws; every attack point is still
+    judged by ``clf`` itself. Sanity checks of the evaluation land in ``result.diagnostics``.
+
+    Returns a ``Result`` with clean and robust accuracy, attack success rate, per-attack records
+    (with forward/backward passes per attacked sample), per-sample records (with confidences), slices
+    per class and group, calibration, diagnostics, timing, seed and versions.
     """
-    if not isinstance(clf, Classifier):
-        raise TypeError(f"evaluate takes a fortify Classifier, got {type(clf).__name__}")
-    if not isinstance(threat, Threat):
-        raise TypeError(f"threat must be a fortify Threat (ft.Linf, ft.L2...), got {type(threat).__name__}")
-    if batch_size < 1:
-        raise FortifyError(f"batch_size must be >= 1, got {batch_size!r}")
-    clf.check_input(x)
-    y = check_labels(y, x.shape[0], clf.num_classes).cpu()
+    y = check_arguments(clf, x, y, threat, batch_size)
     if groups is not None and len(groups) != x.shape[0]:
         raise FortifyError(f"groups must have one entry per sample ({x.shape[0]}), got {len(groups)}")
-    suite_name = suite if isinstance(suite, str) else "custom"
-    entries = build_suite(suite, threat, seed) if isinstance(suite, str) else list(suite)
-    if not entries:
+    if not isinstance(suite, str) and not list(suite):
         raise FortifyError("the suite has no attacks")
-
     started = time.perf_counter()
-    n = x.shape[0]
-    clean_pred = clf.predict(x, check=False).cpu()
-    correct = clean_pred == y
-    robust = correct.clone()
-    broken_by: list[str | None] = [None] * n
-    adv_pred = torch.full((n,), -1, dtype=torch.long)
-    pert_norm = torch.full((n,), float("nan"))
-    queries = torch.zeros(n, dtype=torch.long)
-    records: list[AttackRecord] = []
-    timing = {"clean_s": time.perf_counter() - started}
+    ledger = Ledger.start(clf, x, y)
+    probe = prepare(clf, x, y, ledger, eot_samples)
+    view, diags = probe.view, list(probe.diagnostics)
+    entries = build_suite(suite, threat, seed, probe.evidence) if isinstance(suite, str) else list(suite)
+    timing = {"clean_s": ledger.clean_s, "probe_s": time.perf_counter() - started - ledger.clean_s}
 
     with progress_bars.bar("evaluating", len(entries), progress) as ticker:
         for entry in entries:
             ticker.advance(0, status=entry.name)
-            t0 = time.perf_counter()
-            targets = (correct if entry.ran_on == "all" else robust).nonzero().squeeze(1)
-            fooled = torch.zeros(n, dtype=torch.bool)
-            for chunk in targets.split(batch_size):
-                out = entry.attack.attack(clf, x[chunk], y[chunk], threat)
-                pred = clf.predict(out.x_adv, check=False).cpu()
-                hit = pred != y[chunk]
-                fooled[chunk] = hit
-                first = hit & robust[chunk]
-                newly = chunk[first]
-                for i in newly.tolist():
-                    broken_by[i] = entry.name
-                adv_pred[newly] = pred[first]
-                pert_norm[newly] = threat.norm_of(out.x_adv[first] - x[newly].to(out.x_adv.device)).cpu()
-                if out.queries is not None:
-                    queries[newly] = out.queries[first].cpu()
-                robust[newly] = False
-            elapsed = time.perf_counter() - t0
-            timing[f"{entry.name}_s"] = elapsed
-            records.append(
-                AttackRecord(
-                    name=entry.name,
-                    config=_jsonable(entry.attack.config()),
-                    ran_on=entry.ran_on,
-                    n_attacked=int(targets.numel()),
-                    n_succeeded=int(fooled.sum()),
-                    accuracy=float((correct & ~fooled).float().mean()) if entry.ran_on == "all" else None,
-                    cumulative_accuracy=float(robust.float().mean()),
-                    time_s=elapsed,
-                )
-            )
+            record = ledger.run(entry, view, x, threat, batch_size)
+            timing[f"{entry.name}_s"] = record.time_s
             ticker.advance(1, status=f"{entry.name} done")
-    timing["total_s"] = time.perf_counter() - started
 
-    samples = [
-        SampleRecord(
-            index=i,
-            label=int(y[i]),
-            clean_pred=int(clean_pred[i]),
-            clean_correct=bool(correct[i]),
-            robust=bool(robust[i]),
-            broken_by=broken_by[i],
-            adv_pred=int(adv_pred[i]) if broken_by[i] else None,
-            perturbation_norm=float(pert_norm[i]) if broken_by[i] else None,
-            queries=int(queries[i]) if broken_by[i] and queries[i] > 0 else None,
-            group=groups[i] if groups is not None else None,
-        )
-        for i in range(n)
+    t0 = time.perf_counter()
+    if probe.x.shape[0] and threat.eps > 0:
+        diags += after_attack_checks(clf, view, probe.x, probe.y, threat, seed)
+    diags += white_vs_black(ledger, entries)
+    timing["diagnostics_s"] = timing["probe_s"] + time.perf_counter() - t0
+    timing["total_s"] = time.perf_counter() - started
+    return build_result(clf, ledger, threat, suite if isinstance(suite, str) else "custom", seed, dataset,
+                        groups, class_names, diags, timing)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What evaluation learns before attacking: the attack view, the evidence, the first diagnostics.
+
+    ``x``, ``y`` are the clean-correct samples the later checks use.
+    """
+
+    view: Classifier
+    evidence: Evidence
+    diagnostics: list[Diagnostic]
+    x: Tensor
+    y: Tensor
+
+
+def prepare(clf: Classifier, x: Tensor, y: Tensor, ledger: Ledger, eot_samples: int) -> Probe:
+    """Check randomness and gradients, choose BPDA / EOT, and gather the evidence suites choose by."""
+    correct = ledger.correct.nonzero().squeeze(1)[: checks.COMPARE_SAMPLES]
+    x_probe, y_probe = x[correct], y[correct]
+    random_diag, random_detected = checks.check_randomness(clf, x)
+    plan = plan_for(clf, randomness_detected=random_detected, eot_samples=eot_samples)
+    view = attack_view(clf, plan)
+    diags = [random_diag]
+    if correct.numel():
+        diags.append(checks.check_gradients(clf, view, x_probe, y_probe, plan.describe()))
+    gradients = [d for d in diags if d.name == "gradients"]
+    evidence = Evidence(
+        num_classes=clf.num_classes,
+        gradients_informative=all(d.passed for d in gradients),
+        randomized=plan.eot_samples > 1,
+        ce_gradients_vanish=any(d.details["used"]["ce"]["nonzero"] < 0.5 for d in gradients),
+        images=x.dim() == 4,
+    )
+    return Probe(view, evidence, diags, x_probe, y_probe)
+
+
+def after_attack_checks(
+    clf: Classifier, view: Classifier, x: Tensor, y: Tensor, threat: Threat, seed: int
+) -> list[Diagnostic]:
+    unbounded = [PGD(steps=20, seed=seed)]
+    if clf.num_classes >= 3:
+        unbounded.append(APGD(loss="dlr", steps=50, seed=seed))
+    return [
+        checks.check_iterative_vs_single_step(clf, view, x, y, threat, seed),
+        checks.check_unbounded(clf, view, x, y, threat, unbounded),
     ]
-    n_correct = int(correct.sum())
+
+
+def white_vs_black(ledger: Ledger, entries: Sequence[SuiteEntry]) -> list[Diagnostic]:
+    black = {e.name for e in entries if e.black_box}
+    if not black or len(black) == len(entries):
+        return []
+    broken = [b for b in ledger.broken_by if b is not None]
+    n_black_only = sum(b in black for b in broken)
+    return [checks.check_white_vs_black_box(len(broken) - n_black_only, n_black_only, int(ledger.correct.sum()))]
+
+
+def build_result(
+    clf: Classifier, ledger: Ledger, threat: Threat, suite_name: str, seed: int, dataset: str | None,
+    groups: Sequence[str] | None, class_names: Sequence[str] | None, diags: list[Diagnostic],
+    timing: dict[str, float],
+) -> Result:
+    n = ledger.n
+    n_correct = int(ledger.correct.sum())
+    adv_conf = torch.where(ledger.correct, ledger.adv_conf, ledger.clean_conf)
     return Result(
         model=clf.describe(),
         dataset=dataset,
@@ -129,15 +169,14 @@ def evaluate(
         suite=suite_name,
         seed=seed,
         n_samples=n,
-        clean_accuracy=float(correct.float().mean()),
-        robust_accuracy=float(robust.float().mean()),
-        attack_success_rate=float((correct & ~robust).sum()) / n_correct if n_correct else 0.0,
-        per_attack=records,
-        samples=samples,
+        clean_accuracy=float(ledger.correct.float().mean()),
+        robust_accuracy=float(ledger.robust.float().mean()),
+        attack_success_rate=float((ledger.correct & ~ledger.robust).sum()) / n_correct if n_correct else 0.0,
+        per_attack=ledger.records,
+        samples=ledger.samples(groups),
+        diagnostics=diags,
         timing=timing,
         environment=Environment.capture(str(clf.device)),
+        slices=slices(ledger.y, ledger.correct, ledger.robust, groups, class_names),
+        calibration=calibration(ledger.clean_conf, ledger.correct, adv_conf, ledger.robust),
     )
-
-
-def _jsonable(config: dict[str, object]) -> dict[str, object]:
-    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in config.items()}

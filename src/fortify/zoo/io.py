@@ -104,12 +104,16 @@ def _checked_path(path: str | Path) -> Path:
     if not source.is_file():
         raise FortifyError(f"model file {source} does not exist")
     with source.open("rb") as handle:
-        head = handle.read(8)
+        head = handle.read(9)
+    header_len = int.from_bytes(head[:8], "little") if len(head) == 9 else -1
+    is_safetensors = 0 < header_len < source.stat().st_size and head[8:9] == b"{"
     pickled = head[:1] == b"\x80" or head[:2] == b"PK"
-    if source.suffix.lower() in _PICKLE_SUFFIXES or pickled:
+    if source.suffix.lower() in _PICKLE_SUFFIXES or (pickled and not is_safetensors):
         raise UnsafeFileError(
             f"{source} looks like a pickle-based checkpoint; fortify refuses to unpickle files because "
             "that can execute arbitrary code. Convert it once, in a process you trust: "
             "load the state_dict with torch.load(path, weights_only=True) and save it with ft.zoo.save"
         )
+    if not is_safetensors:
+        raise FortifyError(f"{source} is not a safetensors file")
     return source
