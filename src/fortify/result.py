@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fortify.types import FortifyError
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def _major(version: str) -> int:
@@ -32,6 +32,12 @@ def _readable(version: str) -> bool:
         return False
     ours_major, ours_minor = (int(part) for part in SCHEMA_VERSION.split("."))
     return major == ours_major and minor <= ours_minor
+
+
+def _problems(exc: ValidationError) -> str:
+    """``N problem(s): field.path: message; ...`` on one line (the first five problems)."""
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'document'}: {e['msg']}" for e in exc.errors()[:5]]
+    return f"{exc.error_count()} problem(s): " + "; ".join(parts)
 
 
 class SchemaVersionError(FortifyError):
@@ -64,6 +70,10 @@ class AttackRecord(_Model):
     accuracy: float | None
     cumulative_accuracy: float
     time_s: float
+    forward_passes: float | None = Field(
+        default=None, description="model forward passes per attacked sample (1.1; batch rows / n_attacked)"
+    )
+    backward_passes: float | None = Field(default=None, description="input-gradient passes per attacked sample (1.1)")
 
 
 class SampleRecord(_Model):
@@ -79,6 +89,14 @@ class SampleRecord(_Model):
     perturbation_norm: float | None = None
     queries: int | None = None
     group: str | None = None
+    clean_confidence: float | None = Field(default=None, description="max softmax probability, clean (1.1)")
+    adv_confidence: float | None = Field(
+        default=None, description="max softmax probability at the strongest attack point found (1.1)"
+    )
+    iterations: int | None = Field(default=None, description="iterations the breaking attack used, if it counts (1.1)")
+    min_distance: float | None = Field(
+        default=None, description="smallest adversarial perturbation norm found by a minimum-norm attack (1.1)"
+    )
 
 
 class Diagnostic(_Model):
@@ -88,6 +106,49 @@ class Diagnostic(_Model):
     passed: bool
     evidence: str
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Slice(_Model):
+    """Accuracy on one slice of the data: one true class (``kind="class"``) or one user group (1.1)."""
+
+    kind: Literal["class", "group"]
+    key: str
+    n: int
+    clean_accuracy: float
+    robust_accuracy: float
+
+
+class Calibration(_Model):
+    """Expected calibration error and confidence histograms, clean and at the attack points (1.1).
+
+    ``bin_edges`` has ``bins + 1`` entries over [0, 1]; the histograms count samples by max softmax
+    probability. The adversarial side takes every clean-correct sample at the strongest attack point
+    found (misclassified samples stay at their clean point), judged by per-sample worst-case correctness.
+    """
+
+    bins: int
+    bin_edges: list[float]
+    ece_clean: float
+    ece_adversarial: float | None = None
+    clean_histogram: list[int]
+    adversarial_histogram: list[int] = Field(default_factory=list)
+
+
+class Sweep(_Model):
+    """Robust accuracy as a function of eps for one norm (1.1).
+
+    ``method`` is ``"min-norm"`` (from per-sample minimal distances of one minimum-norm run),
+    ``"min-norm+suite"`` (those distances, then the suite on the samples they left unbroken at each eps)
+    or ``"per-eps"`` (the suite at each eps on the samples still unbroken).
+    """
+
+    norm: str
+    epsilons: list[float]
+    robust_accuracy: list[float]
+    clean_accuracy: float
+    method: Literal["min-norm", "min-norm+suite", "per-eps"]
+    min_norm_attack: str | None = None
+    time_s: list[float] = Field(default_factory=list)
 
 
 class Environment(_Model):
@@ -137,6 +198,9 @@ class Result(_Model):
     diagnostics: list[Diagnostic] = Field(default_factory=list)
     timing: dict[str, float] = Field(default_factory=dict)
     environment: Environment | None = None
+    slices: list[Slice] = Field(default_factory=list)
+    calibration: Calibration | None = None
+    sweep: Sweep | None = None
     sections: dict[str, Any] = Field(
         default_factory=dict,
         description="Optional sections added by later capabilities (sweep, certification, training...)",
@@ -174,7 +238,7 @@ class Result(_Model):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            raise FortifyError(f"not a valid fortify result: {exc.error_count()} problem(s): {exc}") from exc
+            raise FortifyError(f"not a valid fortify result: {_problems(exc)}") from exc
 
     def save(self, path: str) -> None:
         from pathlib import Path

@@ -27,4 +27,6 @@ CASES: list[AttackCase] = [
     AttackCase("pgd", lambda: ft.attacks.PGD(steps=10)),
     AttackCase("pgd-restarts", lambda: ft.attacks.PGD(steps=5, restarts=2)),
     AttackCase("pgd-no-early-stop", lambda: ft.attacks.PGD(steps=10, early_stop=False)),
+    AttackCase("square", lambda: ft.attacks.Square(n_queries=300)),
+    AttackCase("hopskipjump", lambda: ft.attacks.HopSkipJump(n_queries=500, steps=20, init_evals=30)),
 ]

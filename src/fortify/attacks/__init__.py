@@ -4,8 +4,20 @@ Each family lives in its own module; the contract (ball, bounds, shape, dtype, u
 held once in ``fortify.attacks.base.Attack``.
 """
 
+from fortify.attacks.apgd import APGD, APGDT
 from fortify.attacks.base import Attack, AttackOutput
+from fortify.attacks.constraints import TabularConstraints
+from fortify.attacks.cw import CW
+from fortify.attacks.deepfool import DeepFool
 from fortify.attacks.fgsm import FGSM
+from fortify.attacks.fmn import FMN
+from fortify.attacks.hopskipjump import HopSkipJump
+from fortify.attacks.minimal import MinNormAttack, MinNormOutput, minimal_distances
+from fortify.attacks.onepixel import OnePixel
 from fortify.attacks.pgd import PGD
+from fortify.attacks.square import Square
+from fortify.attacks.tabular import ConstrainedPGD
 
-__all__ = ["Attack", "AttackOutput", "FGSM", "PGD"]
+__all__ = ["Attack", "AttackOutput", "FGSM", "PGD", "APGD", "APGDT", "CW", "DeepFool", "FMN",
+           "MinNormAttack", "MinNormOutput", "minimal_distances",
+           "Square", "HopSkipJump", "OnePixel", "ConstrainedPGD", "TabularConstraints"]

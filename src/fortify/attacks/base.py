@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, final
 
@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fortify.attacks.oracle import Oracle, margin
+from fortify.blackbox import BlackBox
 from fortify.model import Classifier
 from fortify.threat import Threat
 from fortify.types import FortifyError
@@ -89,6 +91,12 @@ def check_labels(y: Tensor, n: int, num_classes: int) -> Tensor:
     return y
 
 
+def _succeeded(output: Tensor, y: Tensor, targeted: bool) -> Tensor:
+    """``is_success`` for scores ``(N, C)`` or labels ``(N,)``."""
+    pred = output.argmax(dim=1) if output.dim() == 2 else output
+    return pred == y if targeted else pred != y
+
+
 class Attack(ABC):
     """Base class of all attacks. Subclasses implement ``_run`` and declare ``name``.
 
@@ -98,6 +106,10 @@ class Attack(ABC):
 
     name: str = "attack"
     supports_targeted: bool = True
+    requires: str = "gradients"
+    """What the attack needs from the model: ``"gradients"`` (a ``Classifier``), or ``"scores"`` /
+    ``"labels"`` (a ``Classifier`` or a ``BlackBox`` giving at least that; ``_run`` then receives an
+    ``Oracle`` that counts queries per sample, reported in ``AttackOutput.queries``)."""
 
     def __init__(self, *, targeted: bool = False, seed: int = 0) -> None:
         if targeted and not self.supports_targeted:
@@ -121,10 +133,15 @@ class Attack(ABC):
     @final
     def attack(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat) -> AttackOutput:
         """Like calling the attack, but also returns per-sample query counts where the attack keeps them."""
-        if not isinstance(clf, Classifier):
-            raise TypeError(f"attacks take a fortify Classifier, got {type(clf).__name__}")
         if not isinstance(threat, Threat):
-            raise TypeError(f"threat must be a fortify Threat (ft.Linf, ft.L2...), got {type(threat).__name__}")
+            raise TypeError(
+                f"threat must be a fortify Threat (ft.Linf, ft.L2...), got {type(threat).__name__}"
+            )
+        if self.requires != "gradients":
+            return self._attack_by_queries(clf, x, y, threat)
+        if not isinstance(clf, Classifier):
+            raise TypeError(f"{type(self).__name__} needs gradients: give a fortify Classifier, "
+                            f"got {type(clf).__name__}")
         clf.check_input(x)
         y = check_labels(y, x.shape[0], clf.num_classes)
         device, dtype = x.device, x.dtype
@@ -148,6 +165,42 @@ class Attack(ABC):
                 if produced.queries is not None:
                     queries[active] = produced.queries.to(queries.device, torch.long)
         return AttackOutput(out.to(device=device, dtype=dtype), queries.to(device))
+
+    def _attack_by_queries(
+        self, model: Classifier | BlackBox, x: Tensor, y: Tensor, threat: Threat
+    ) -> AttackOutput:
+        """The contract for score- and decision-based attacks; queries (clean check, the algorithm's,
+        final check) are counted per sample. "No worse" compares the loss for a ``Classifier``, the
+        score margin for a score ``BlackBox``; a labels-only model keeps only points it misclassifies."""
+        if not isinstance(model, (Classifier, BlackBox)):
+            raise TypeError(f"attacks take a fortify Classifier or BlackBox, got {type(model).__name__}")
+        if isinstance(model, BlackBox) and self.requires == "scores" and model.output == "labels":
+            raise TypeError(f"{type(self).__name__} needs scores; this BlackBox returns labels only")
+        model.check_input(x)
+        y = check_labels(y, x.shape[0], model.num_classes)
+        device, dtype = x.device, x.dtype
+        oracle = Oracle(model, x.shape[0], model.device)
+        xd, yd = x.detach().to(model.device), y.to(model.device)
+        with frozen(model) if isinstance(model, Classifier) else nullcontext():
+            clean = oracle.raw(xd)
+            out = xd.clone()
+            active = (~_succeeded(clean, yd, self.targeted)).nonzero().squeeze(1)
+            if active.numel():
+                x_act, y_act = xd[active], yd[active]
+                sub = Oracle(model, active.numel(), model.device)
+                generator = torch.Generator(device=xd.device).manual_seed(self.seed)
+                with torch.enable_grad():
+                    produced = self._run(sub, x_act, y_act, threat, generator)  # type: ignore[arg-type]
+                x_new = produced.x_adv if isinstance(produced, AttackOutput) else produced
+                x_adv = threat.clip(torch.nan_to_num(x_new.detach().to(xd.dtype)), x_act, model.bounds)
+                adv = oracle.raw(x_adv, active)
+                keep = _succeeded(adv, y_act, self.targeted)
+                if adv.dim() == 2:
+                    loss = attack_loss if oracle.classifier is not None else margin
+                    keep |= loss(adv, y_act, self.targeted) >= loss(clean[active], y_act, self.targeted)
+                out[active] = torch.where(keep.reshape((-1,) + (1,) * (x.dim() - 1)), x_adv, x_act)
+                oracle.counts[active] += sub.counts
+        return AttackOutput(out.to(device=device, dtype=dtype), oracle.counts.to(device))
 
     def _no_worse_than_clean(
         self, clf: Classifier, x_adv: Tensor, x: Tensor, y: Tensor, clean_logits: Tensor

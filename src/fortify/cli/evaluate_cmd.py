@@ -12,6 +12,7 @@ from fortify import zoo
 from fortify.cli.app import app
 from fortify.cli.common import setup_torch
 from fortify.cli.render import console, print_diagnostics, results_table
+from fortify.cli.report_cmd import publish
 from fortify.evaluation import evaluate, suite_names
 from fortify.threat import make_threat
 
@@ -28,6 +29,8 @@ def evaluate_command(
     seed: int = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 250,
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
+    report: Annotated[Path | None, typer.Option(help="also write the HTML report here")] = None,
+    mlflow: Annotated[bool, typer.Option("--mlflow", help="log the run to MLflow")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
 ) -> None:
@@ -42,3 +45,4 @@ def evaluate_command(
     if out is not None:
         result.save(str(out))
         console.print(f"wrote {out}")
+    publish(result, clf, x, y, threat, suite=suite, seed=seed, report=report, mlflow=mlflow, out=out)

@@ -6,7 +6,15 @@ import sys
 
 import typer
 
-from fortify.cli import data_cmd, demo_cmd, evaluate_cmd, train_cmd  # noqa: F401  (commands register on import)
+from fortify.cli import (  # noqa: F401  (commands register on import)
+    data_cmd,
+    demo_cmd,
+    evaluate_cmd,
+    gate_cmd,
+    report_cmd,
+    sweep_cmd,  # noqa: F401
+    train_cmd,
+)
 from fortify.cli.app import app
 from fortify.cli.render import err_console
 from fortify.types import FortifyError

@@ -1,6 +1,20 @@
-"""Evaluation: per-sample worst case over suites of attacks."""
+"""Evaluation: per-sample worst case over attack suites, eps sweeps, diagnostics, adaptive attacks."""
 
+from fortify.evaluation.adaptive import AdaptivePlan, AttackView, attack_view, plan_for
 from fortify.evaluation.evaluate import evaluate
-from fortify.evaluation.suites import SuiteEntry, build_suite, register_suite, suite_names
+from fortify.evaluation.suites import Evidence, SuiteEntry, build_suite, register_suite, suite_names
+from fortify.evaluation.sweep import sweep
 
-__all__ = ["evaluate", "SuiteEntry", "build_suite", "register_suite", "suite_names"]
+__all__ = [
+    "evaluate",
+    "sweep",
+    "SuiteEntry",
+    "Evidence",
+    "build_suite",
+    "register_suite",
+    "suite_names",
+    "AdaptivePlan",
+    "AttackView",
+    "attack_view",
+    "plan_for",
+]

@@ -90,12 +90,22 @@ def evaluate(
 
     t0 = time.perf_counter()
     if probe.x.shape[0] and threat.eps > 0:
-        diags += after_attack_checks(clf, view, probe.x, probe.y, threat, seed)
+        diags += after_attack_checks(clf, view, probe.x, probe.y, threat, seed, probe.evidence.randomized)
     diags += white_vs_black(ledger, entries)
     timing["diagnostics_s"] = timing["probe_s"] + time.perf_counter() - t0
     timing["total_s"] = time.perf_counter() - started
-    return build_result(clf, ledger, threat, suite if isinstance(suite, str) else "custom", seed, dataset,
-                        groups, class_names, diags, timing)
+    return build_result(
+        clf,
+        ledger,
+        threat,
+        suite if isinstance(suite, str) else "custom",
+        seed,
+        dataset,
+        groups,
+        class_names,
+        diags,
+        timing,
+    )
 
 
 @dataclass(frozen=True)
@@ -134,13 +144,19 @@ def prepare(clf: Classifier, x: Tensor, y: Tensor, ledger: Ledger, eot_samples: 
 
 
 def after_attack_checks(
-    clf: Classifier, view: Classifier, x: Tensor, y: Tensor, threat: Threat, seed: int
+    clf: Classifier,
+    view: Classifier,
+    x: Tensor,
+    y: Tensor,
+    threat: Threat,
+    seed: int,
+    randomized: bool = False,
 ) -> list[Diagnostic]:
     unbounded = [PGD(steps=20, seed=seed)]
     if clf.num_classes >= 3:
         unbounded.append(APGD(loss="dlr", steps=50, seed=seed))
     return [
-        checks.check_iterative_vs_single_step(clf, view, x, y, threat, seed),
+        checks.check_iterative_vs_single_step(clf, view, x, y, threat, seed, randomized=randomized),
         checks.check_unbounded(clf, view, x, y, threat, unbounded),
     ]
 
@@ -150,13 +166,22 @@ def white_vs_black(ledger: Ledger, entries: Sequence[SuiteEntry]) -> list[Diagno
     if not black or len(black) == len(entries):
         return []
     broken = [b for b in ledger.broken_by if b is not None]
-    n_black_only = sum(b in black for b in broken)
-    return [checks.check_white_vs_black_box(len(broken) - n_black_only, n_black_only, int(ledger.correct.sum()))]
+    n_black_only = sum(b.split("@")[0] in black for b in broken)  # sweeps name entries name@eps
+    return [
+        checks.check_white_vs_black_box(len(broken) - n_black_only, n_black_only, int(ledger.correct.sum()))
+    ]
 
 
 def build_result(
-    clf: Classifier, ledger: Ledger, threat: Threat, suite_name: str, seed: int, dataset: str | None,
-    groups: Sequence[str] | None, class_names: Sequence[str] | None, diags: list[Diagnostic],
+    clf: Classifier,
+    ledger: Ledger,
+    threat: Threat,
+    suite_name: str,
+    seed: int,
+    dataset: str | None,
+    groups: Sequence[str] | None,
+    class_names: Sequence[str] | None,
+    diags: list[Diagnostic],
     timing: dict[str, float],
 ) -> Result:
     n = ledger.n

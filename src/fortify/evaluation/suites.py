@@ -1,7 +1,19 @@
 """Attack suites: named, ordered lists of attacks that ``evaluate`` runs.
 
-A suite is a function ``(threat, seed) -> list[SuiteEntry]``, registered by name, so later suites
-(``standard``, ``strong``) plug in without touching ``evaluate``.
+A suite is a function ``(threat, seed, evidence) -> list[SuiteEntry]``, registered by name. ``evidence``
+is what evaluation measured about the model before attacking it (are its gradients informative, is it
+random, how many classes), so a suite can spend its budget where the evidence says it is needed.
+
+- ``quick``: FGSM and PGD-20 (APGD-DLR-20 when cross-entropy gradients vanish), each on every
+  sample; a smoke test, not a robustness claim.
+- ``standard``: as strong as AutoAttack's standard version at a fraction of its cost. Every attack runs
+  only on the samples still unbroken, cheapest first, each stopping per sample at its first success:
+  APGD-CE, then APGD-T (targeted DLR) on the three classes with the highest logits (the targets that
+  almost always carry the success: Croce & Hein 2020, and Adaptive Auto Attack, Liu et al. CVPR 2022),
+  then the black-box Square attack, whose query budget is raised to AutoAttack's 5,000 when the
+  gradient check found masked gradients and kept at 1,000 when the gradients were informative.
+- ``strong``: for sign-off: APGD-CE with 5 restarts, APGD-T over every other class, the FMN
+  minimum-norm attack, and Square with 10,000 queries.
 """
 
 from __future__ import annotations
@@ -10,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from fortify.attacks import FGSM, PGD, Attack
+from fortify.attacks import APGD, FGSM, FMN, PGD, Attack
+from fortify.attacks.square import Square
 from fortify.threat import Threat
 from fortify.types import FortifyError
 
@@ -21,14 +34,27 @@ class SuiteEntry:
 
     ``ran_on="all"`` runs it on every clean-correct sample (its own accuracy is then reported);
     ``"remaining"`` runs it only on samples no earlier attack broke (cheaper; AutoAttack's semantics).
+    ``black_box`` marks attacks that use only the model's outputs (for the white- vs black-box check).
     """
 
     name: str
     attack: Attack
     ran_on: Literal["all", "remaining"] = "remaining"
+    black_box: bool = False
 
 
-SuiteFactory = Callable[[Threat, int], list[SuiteEntry]]
+@dataclass(frozen=True)
+class Evidence:
+    """What evaluation measured about the model before choosing the attacks."""
+
+    num_classes: int
+    gradients_informative: bool = True
+    randomized: bool = False
+    ce_gradients_vanish: bool = False
+    images: bool = True
+
+
+SuiteFactory = Callable[[Threat, int, Evidence], list[SuiteEntry]]
 _SUITES: dict[str, SuiteFactory] = {}
 
 
@@ -44,16 +70,67 @@ def suite_names() -> list[str]:
     return sorted(_SUITES)
 
 
-def build_suite(name: str, threat: Threat, seed: int) -> list[SuiteEntry]:
+def build_suite(name: str, threat: Threat, seed: int, evidence: Evidence | None = None) -> list[SuiteEntry]:
+    """The entries of suite ``name``; without ``evidence``, a deterministic 10-class image model with
+    informative gradients is assumed."""
     if name not in _SUITES:
         raise FortifyError(f"unknown suite {name!r}; choose one of {suite_names()}")
-    return _SUITES[name](threat, seed)
+    return _SUITES[name](threat, seed, evidence or Evidence(num_classes=10))
 
 
 @register_suite("quick")
-def quick(threat: Threat, seed: int) -> list[SuiteEntry]:
-    """FGSM, then PGD-20 with one restart, each on every clean-correct sample."""
-    return [
-        SuiteEntry("fgsm", FGSM(seed=seed), ran_on="all"),
-        SuiteEntry("pgd", PGD(steps=20, seed=seed), ran_on="all"),
+def quick(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
+    """FGSM, then PGD-20 with one restart, each on every clean-correct sample.
+
+    When cross-entropy gradients vanish (saturated softmax) and there are 3 classes or more, the
+    iterative attack is APGD-20 on the scale-free DLR loss instead of PGD.
+    """
+    stop = not evidence.randomized
+    iterative = (
+        SuiteEntry("apgd-dlr", APGD(loss="dlr", steps=20, early_stop=stop, seed=seed), ran_on="all")
+        if evidence.ce_gradients_vanish and evidence.num_classes >= 3
+        else SuiteEntry("pgd", PGD(steps=20, early_stop=stop, seed=seed), ran_on="all")
+    )
+    return [SuiteEntry("fgsm", FGSM(seed=seed), ran_on="all"), iterative]
+
+
+def _targeted(evidence: Evidence, targets: int, seed: int, steps: int) -> SuiteEntry | None:
+    """APGD over the top ``targets`` classes: targeted DLR, or targeted CE with fewer than 3 classes."""
+    if evidence.num_classes < 3:
+        return None
+    k = min(targets, evidence.num_classes - 1)
+    attack = APGD(loss="dlr", steps=steps, n_target_classes=k, early_stop=not evidence.randomized, seed=seed)
+    return SuiteEntry("apgd-t", attack)
+
+
+def _square(evidence: Evidence, queries: int, seed: int) -> SuiteEntry | None:
+    """Square on images (it perturbs square windows of ``(N, C, H, W)`` inputs); nothing on tables."""
+    if not evidence.images:
+        return None
+    return SuiteEntry("square", Square(n_queries=queries, seed=seed), black_box=True)
+
+
+@register_suite("standard")
+def standard(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
+    """APGD-CE, APGD-T (top-3 targets), Square (1,000 queries, 5,000 if gradients look masked)."""
+    queries = 1000 if evidence.gradients_informative else 5000
+    entries = [
+        SuiteEntry("apgd-ce", APGD(loss="ce", steps=100, early_stop=not evidence.randomized, seed=seed)),
+        _targeted(evidence, 3, seed, steps=100),
+        _square(evidence, queries, seed),
     ]
+    return [e for e in entries if e is not None]
+
+
+@register_suite("strong")
+def strong(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
+    """APGD-CE x5 restarts, APGD-T on every class, FMN, Square (10,000 queries)."""
+    entries = [
+        SuiteEntry(
+            "apgd-ce", APGD(loss="ce", steps=100, restarts=5, early_stop=not evidence.randomized, seed=seed)
+        ),
+        _targeted(evidence, evidence.num_classes - 1, seed, steps=100),
+        SuiteEntry("fmn", FMN(steps=100, seed=seed)),
+        _square(evidence, 10_000, seed),
+    ]
+    return [e for e in entries if e is not None]

@@ -1,14 +1,29 @@
-"""Training: one seeded loop, pluggable methods (standard now; adversarial and noise methods register here)."""
+"""Training: one seeded loop, pluggable methods.
 
+Methods register by name: ``standard``, ``pgd`` (Madry et al. 2018), ``fast`` (FGSM-RS / N-FGSM),
+``trades`` (Zhang et al. 2019); other capabilities add theirs (e.g. Gaussian ``noise`` for smoothing).
+"""
+
+from fortify.training import adversarial, fast, noise, trades  # noqa: F401  (methods register on import)
+from fortify.training.early_stopping import BestCheckpoint
 from fortify.training.methods import StepContext, TrainingMethod, method_names, register_method
-from fortify.training.train import EpochRecord, TrainingHistory, train
+from fortify.training.overfitting import CatastrophicOverfittingMonitor, OverfittingCheck
+from fortify.training.schedules import LR_SCHEDULES, eps_factor, lr_factor
+from fortify.training.train import EpochRecord, TrainingEvent, TrainingHistory, train
 
 __all__ = [
     "train",
     "TrainingHistory",
     "EpochRecord",
+    "TrainingEvent",
     "StepContext",
     "TrainingMethod",
     "register_method",
     "method_names",
+    "BestCheckpoint",
+    "CatastrophicOverfittingMonitor",
+    "OverfittingCheck",
+    "LR_SCHEDULES",
+    "lr_factor",
+    "eps_factor",
 ]

@@ -7,7 +7,8 @@ the training loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,11 +34,58 @@ class StepContext:
 
 
 class TrainingMethod(Protocol):
+    """How a batch becomes a loss. ``ctx.threat`` is the threat for this step (already scaled by the
+    epsilon curriculum when one is used).
+
+    A method whose inner attack has a step size may also define ``shrink_step(factor) -> bool`` (return
+    True when it shrank); the training loop calls it to recover from catastrophic overfitting.
+    """
+
     name: str
 
     def loss(self, clf: Classifier, x: Tensor, y: Tensor, ctx: StepContext) -> Tensor:
         """Scalar loss for a batch; the classifier's module is in train mode."""
         ...
+
+
+def require_threat(ctx: StepContext, method: str) -> Threat:
+    """The step's threat, or a clear error when an adversarial method was started without one."""
+    if ctx.threat is None:
+        raise FortifyError(f"training method {method!r} needs a threat, e.g. threat=ft.Linf(0.1)")
+    return ctx.threat
+
+
+def attack_seed(ctx: StepContext) -> int:
+    """A fresh seed for this step's inner attack, drawn from the run's seeded generator."""
+    return int(torch.randint(0, 2**62, (1,), generator=ctx.generator, device=ctx.generator.device))
+
+
+@contextmanager
+def attacking(clf: Classifier) -> Iterator[None]:
+    """Run the inner maximisation with the module in eval mode, then switch back to train mode.
+
+    The attack targets the model as it is deployed (dropout off; BatchNorm uses its running statistics
+    and the k attack forwards do not pollute them); the outer loss is then computed in train mode.
+    Weight gradients are switched off by the attack itself and restored when it returns.
+    """
+    was_training = clf.module.training
+    clf.module.eval()
+    try:
+        yield
+    finally:
+        clf.module.train(was_training)
+
+
+def check_fraction(name: str, value: float, *, low: float = 0.0, high: float = 1.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise FortifyError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise FortifyError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
 
 
 MethodFactory = Callable[..., TrainingMethod]

@@ -1,8 +1,17 @@
-"""The training loop: seeded, batched, with per-epoch history and a progress bar."""
+"""The training loop: seeded, batched, with schedules, robust validation, early stopping, a progress bar
+and a guard against catastrophic overfitting.
+
+Per step: the learning rate follows ``lr_schedule`` and the threat's radius the epsilon curriculum
+(``eps_ramp``); the method turns the batch into a loss. Per epoch: training loss and accuracy, clean and
+robust (PGD) validation accuracy, time. Optionally: every ``co_check_every`` steps, FGSM and PGD
+accuracy on a fixed batch (see ``fortify.training.overfitting``) with step-back-and-shrink recovery.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -10,24 +19,45 @@ from pydantic import BaseModel, Field
 from torch import Tensor, nn
 
 from fortify import progress as progress_bars
+from fortify.attacks import PGD
 from fortify.attacks.base import check_labels
 from fortify.model import Classifier
 from fortify.threat import Threat
-from fortify.training.methods import StepContext, build_method
+from fortify.training.early_stopping import BestCheckpoint
+from fortify.training.methods import StepContext, TrainingMethod, build_method
+from fortify.training.overfitting import CatastrophicOverfittingMonitor
+from fortify.training.schedules import check_ramp, check_schedule, eps_factor, lr_factor
 from fortify.types import FortifyError
 
+logger = logging.getLogger(__name__)
 
 ACCURACY_SUBSET = 5_000
+OPTIMIZERS = ("adam", "sgd")
+CO_BATCH = 256
 
 
 class EpochRecord(BaseModel):
-    """One epoch: mean training loss, accuracy (eval mode, first 5,000 training samples), time."""
+    """One epoch: mean training loss, accuracy (eval mode, first 5,000 training samples), time, and when
+    validation data is given, clean and robust (PGD-``val_steps``) validation accuracy."""
 
     epoch: int
     loss: float
     accuracy: float
     time_s: float
     val_accuracy: float | None = None
+    val_robust_accuracy: float | None = None
+    lr: float | None = None
+    eps: float | None = None
+
+
+class TrainingEvent(BaseModel):
+    """Something the loop did on its own: ``catastrophic_overfitting`` (recovered), ``early_stop``,
+    ``restored_best``."""
+
+    kind: str
+    epoch: int
+    step: int | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class TrainingHistory(BaseModel):
@@ -38,6 +68,21 @@ class TrainingHistory(BaseModel):
     seed: int
     epochs: list[EpochRecord] = Field(default_factory=list)
     total_s: float = 0.0
+    config: dict[str, Any] = Field(default_factory=dict)
+    events: list[TrainingEvent] = Field(default_factory=list)
+    co_checks: list[dict[str, float | int | bool]] = Field(default_factory=list)
+    best_epoch: int | None = None
+    catastrophic_overfitting: bool = False
+
+
+@dataclass
+class _Guards:
+    best: BestCheckpoint | None
+    monitor: CatastrophicOverfittingMonitor | None
+    check_every: int
+    shrink: float
+    max_recoveries: int
+    recoveries: int = 0
 
 
 def train(
@@ -51,72 +96,243 @@ def train(
     method: str = "standard",
     threat: Threat | None = None,
     weight_decay: float = 0.0,
+    optimizer: str = "adam",
+    lr_schedule: str = "constant",
+    eps_ramp: float = 0.0,
     val: tuple[Tensor, Tensor] | None = None,
+    val_steps: int = 10,
+    early_stopping: int | None = None,
+    keep_best: bool = True,
+    co_check_every: int | None = None,
+    co_drop: float = 0.2,
+    co_shrink: float = 0.5,
+    co_max_recoveries: int = 3,
     num_classes: int | None = None,
     progress: bool | None = None,
     **method_options: Any,
 ) -> TrainingHistory:
-    """Train ``model`` in place on ``data = (x, y)`` with Adam and return the per-epoch history.
+    """Train ``model`` in place on ``data = (x, y)`` and return the per-epoch history.
 
-    ``model`` is an ``nn.Module`` returning logits or a ``Classifier`` (whose normalisation and bounds
-    are then used). ``method`` picks the training method (``"standard"``; adversarial methods register
-    themselves under their names) and ``method_options`` are passed to it; ``threat`` is the threat
-    adversarial methods train against. ``val = (x_val, y_val)`` adds validation accuracy per epoch.
+    ``model``: an ``nn.Module`` returning logits or a ``Classifier`` (its normalisation and bounds are
+    then used); pass an already-trained model to fine-tune it. ``method``: ``"standard"``, ``"pgd"``,
+    ``"fast"``, ``"trades"`` or any registered method; ``method_options`` go to it; ``threat`` is the
+    threat adversarial methods train (and validation attacks) against.
+
+    Optimisation: ``optimizer`` ``"adam"`` or ``"sgd"`` (momentum 0.9, Nesterov), ``weight_decay``,
+    ``lr_schedule`` ``"constant" | "cosine" | "cyclic"`` (per step), ``eps_ramp`` fraction of training
+    over which the training radius ramps linearly from 0 to ``threat.eps``.
+
+    Validation (``val = (x_val, y_val)``): clean accuracy and, with a threat, PGD-``val_steps``
+    accuracy after each epoch. The monitored metric is robust accuracy (clean without a threat);
+    ``keep_best`` restores the best epoch's weights at the end (Rice et al. 2020); ``early_stopping=k``
+    stops after ``k`` epochs without improvement.
+
+    Catastrophic overfitting: every ``co_check_every`` steps (default: 4 checks per epoch for methods
+    with a step to shrink, e.g. ``fast``; 0 turns it off) FGSM and PGD accuracy are measured on the
+    first 256 validation samples (the first 256 training samples without ``val``). On a collapse the
+    weights and optimizer state step back to the last good check and the method's step is multiplied by
+    ``co_shrink``, at most ``co_max_recoveries`` times (then the collapse is logged and recorded).
+
     Deterministic for a given ``seed`` on the same machine; leaves the model in eval mode.
     """
     x, y = data
     clf = _as_classifier(model, y, num_classes)
     clf.check_input(x)
     y = check_labels(y, x.shape[0], clf.num_classes)
-    for label, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise FortifyError(f"{label} must be an integer >= 1, got {value!r}")
+    for label, value in (("epochs", epochs), ("batch_size", batch_size), ("val_steps", val_steps)):
+        _check_int(label, value, 1)
+    _check_int("co_max_recoveries", co_max_recoveries, 0)
     if not lr > 0:
         raise FortifyError(f"lr must be > 0, got {lr!r}")
+    if not 0 < co_shrink < 1:
+        raise FortifyError(f"co_shrink must be in (0, 1), got {co_shrink!r}")
+    check_schedule(lr_schedule)
+    check_ramp(eps_ramp)
+    if val is not None:
+        clf.check_input(val[0])
+        val = (val[0], check_labels(val[1], val[0].shape[0], clf.num_classes))
     training_method = build_method(method, method_options)
-    history = TrainingHistory(method=method, options=_jsonable(method_options), seed=seed)
-    device = clf.device
-    params = [p for p in clf.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    shuffle = torch.Generator().manual_seed(seed)
-    method_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    opt = _optimizer(optimizer, [p for p in clf.parameters() if p.requires_grad], lr, weight_decay)
     steps = (x.shape[0] + batch_size - 1) // batch_size
+    guards = _guards(clf, training_method, threat, val, (x, y), steps, early_stopping, keep_best,
+                     co_check_every, co_drop, co_shrink, co_max_recoveries, seed)
+    history = TrainingHistory(method=method, options=_jsonable(method_options), seed=seed, config=_jsonable({
+        "epochs": epochs, "lr": lr, "batch_size": batch_size, "optimizer": optimizer, "weight_decay": weight_decay,
+        "lr_schedule": lr_schedule, "eps_ramp": eps_ramp, "threat": repr(threat), "val_steps": val_steps,
+        "early_stopping": early_stopping, "keep_best": keep_best, "co_check_every": guards.check_every}))
+    loop = _Loop(clf, training_method, opt, threat, (x, y), val, batch_size, epochs, steps, lr, lr_schedule,
+                 eps_ramp, val_steps, seed, guards, history)
     started = time.perf_counter()
+    device = clf.device
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
         torch.manual_seed(seed)
         with progress_bars.bar(f"training ({method})", epochs * steps, progress) as ticker:
-            for epoch in range(epochs):
-                t0 = time.perf_counter()
-                clf.module.train()
-                order = torch.randperm(x.shape[0], generator=shuffle)
-                loss_sum = 0.0
-                for step, idx in enumerate(order.split(batch_size)):
-                    xb, yb = x[idx].to(device), y[idx].to(device)
-                    ctx = StepContext(threat, epoch, epochs, step, steps, method_gen)
-                    loss = training_method.loss(clf, xb, yb, ctx)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    batch_loss = float(loss.detach())
-                    loss_sum += batch_loss * len(idx)
-                    ticker.advance(1, status=f"epoch {epoch + 1}/{epochs} loss {batch_loss:.3f}")
-                clf.module.eval()
-                record = EpochRecord(
-                    epoch=epoch + 1,
-                    loss=loss_sum / x.shape[0],
-                    accuracy=_accuracy(clf, x[:ACCURACY_SUBSET], y[:ACCURACY_SUBSET]),
-                    time_s=time.perf_counter() - t0,
-                    val_accuracy=_accuracy(clf, *val) if val is not None else None,
-                )
-                history.epochs.append(record)
+            loop.run(ticker)
     clf.module.eval()
     history.total_s = time.perf_counter() - started
     return history
 
 
+class _Loop:
+    """The state of one training run; ``run`` goes through the epochs."""
+
+    def __init__(self, clf: Classifier, method: TrainingMethod, opt: torch.optim.Optimizer, threat: Threat | None,
+                 data: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor] | None, batch_size: int, epochs: int,
+                 steps: int, lr: float, lr_schedule: str, eps_ramp: float, val_steps: int, seed: int,
+                 guards: _Guards, history: TrainingHistory) -> None:
+        self.clf, self.method, self.opt, self.threat = clf, method, opt, threat
+        self.x, self.y = data
+        self.val, self.batch_size, self.epochs, self.steps = val, batch_size, epochs, steps
+        self.lr, self.lr_schedule, self.eps_ramp, self.val_steps = lr, lr_schedule, eps_ramp, val_steps
+        self.seed, self.guards, self.history = seed, guards, history
+        self.shuffle = torch.Generator().manual_seed(seed)
+        self.method_gen = torch.Generator(device=clf.device).manual_seed(seed + 1)
+
+    def run(self, ticker: progress_bars.Ticker) -> None:
+        if self.guards.monitor is not None:
+            self.history.co_checks.append(vars(self.guards.monitor.check(self.clf, self.opt, 0)))
+        for epoch in range(self.epochs):
+            record = self._epoch(epoch, ticker)
+            self.history.epochs.append(record)
+            logger.info("epoch %d: %s", epoch + 1, record.model_dump(exclude_none=True))
+            if self._stop_after(epoch, record):
+                break
+        best = self.guards.best
+        if best is not None and best.best_epoch is not None and best.best_epoch != len(self.history.epochs):
+            best.restore(self.clf.module)
+            self.history.events.append(TrainingEvent(kind="restored_best", epoch=best.best_epoch,
+                                                     details={"metric": best.best_value}))
+        self.history.best_epoch = best.best_epoch if best is not None else None
+
+    def _stop_after(self, epoch: int, record: EpochRecord) -> bool:
+        best = self.guards.best
+        if best is None:
+            return False
+        # robust accuracy decides; clean accuracy only breaks ties (1e-3 is below one sample in 1,000)
+        metric = (record.val_robust_accuracy or 0.0) + 1e-3 * (record.val_accuracy or 0.0)
+        stop = best.update(self.clf.module, metric, epoch + 1)
+        if stop and epoch + 1 < self.epochs:
+            self.history.events.append(TrainingEvent(kind="early_stop", epoch=epoch + 1,
+                                                     details={"best_epoch": best.best_epoch}))
+            return True
+        return False
+
+    def _epoch(self, epoch: int, ticker: progress_bars.Ticker) -> EpochRecord:
+        t0 = time.perf_counter()
+        self.clf.module.train()
+        order = torch.randperm(self.x.shape[0], generator=self.shuffle)
+        device = self.clf.device
+        loss_sum, lr_now, threat = 0.0, self.lr, self.threat
+        for step, idx in enumerate(order.split(self.batch_size)):
+            done = (epoch * self.steps + step + 0.5) / (self.epochs * self.steps)
+            lr_now = self.lr * lr_factor(self.lr_schedule, done)
+            for group in self.opt.param_groups:
+                group["lr"] = lr_now
+            threat = self.threat.with_eps(self.threat.eps * eps_factor(done, self.eps_ramp)) if self.threat else None
+            ctx = StepContext(threat, epoch, self.epochs, step, self.steps, self.method_gen)
+            loss = self.method.loss(self.clf, self.x[idx].to(device), self.y[idx].to(device), ctx)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            batch_loss = float(loss.detach())
+            loss_sum += batch_loss * len(idx)
+            self._maybe_check(epoch, epoch * self.steps + step + 1)
+            ticker.advance(1, status=f"epoch {epoch + 1}/{self.epochs} loss {batch_loss:.3f}{self._last_val()}")
+        self.clf.module.eval()
+        record = EpochRecord(
+            epoch=epoch + 1, loss=loss_sum / self.x.shape[0],
+            accuracy=_accuracy(self.clf, self.x[:ACCURACY_SUBSET], self.y[:ACCURACY_SUBSET]),
+            time_s=0.0, lr=lr_now, eps=threat.eps if threat is not None else None,
+        )
+        if self.val is not None:
+            record.val_accuracy = _accuracy(self.clf, *self.val)
+            if self.threat is not None and self.threat.eps > 0:
+                record.val_robust_accuracy = _robust_accuracy(self.clf, *self.val, self.threat,
+                                                              self.val_steps, self.seed)
+        record.time_s = time.perf_counter() - t0
+        return record
+
+    def _last_val(self) -> str:
+        if not self.history.epochs:
+            return ""
+        last = self.history.epochs[-1]
+        text = f" | val {last.val_accuracy:.3f}" if last.val_accuracy is not None else ""
+        return text + (f" robust {last.val_robust_accuracy:.3f}" if last.val_robust_accuracy is not None else "")
+
+    def _maybe_check(self, epoch: int, global_step: int) -> None:
+        guards = self.guards
+        if guards.monitor is None or global_step % guards.check_every:
+            return
+        check = guards.monitor.check(self.clf, self.opt, global_step)
+        self.history.co_checks.append(vars(check))
+        if not check.collapsed:
+            return
+        details = {"fgsm_accuracy": check.fgsm_accuracy, "pgd_accuracy": check.pgd_accuracy}
+        if guards.recoveries >= guards.max_recoveries:
+            self.history.catastrophic_overfitting = True
+            logger.warning("catastrophic overfitting at step %d persists after %d recoveries: %s",
+                           global_step, guards.recoveries, details)
+            return
+        guards.monitor.restore(self.clf, self.opt)
+        shrunk = bool(getattr(self.method, "shrink_step", lambda _f: False)(guards.shrink))
+        guards.recoveries += 1
+        details.update(stepped_back_to=guards.monitor.reference.step if guards.monitor.reference else 0,
+                       step_shrunk=shrunk)
+        self.history.events.append(TrainingEvent(kind="catastrophic_overfitting", epoch=epoch + 1,
+                                                 step=global_step, details=details))
+        logger.warning("catastrophic overfitting at step %d (%s): stepped back and shrank the step",
+                       global_step, details)
+
+
+def _guards(clf: Classifier, method: TrainingMethod, threat: Threat | None, val: tuple[Tensor, Tensor] | None,
+            data: tuple[Tensor, Tensor], steps: int, early_stopping: int | None, keep_best: bool,
+            co_check_every: int | None, co_drop: float, co_shrink: float, co_max: int, seed: int) -> _Guards:
+    best = None
+    if val is not None and (keep_best or early_stopping is not None):
+        best = BestCheckpoint(patience=early_stopping)
+    elif early_stopping is not None:
+        raise FortifyError("early_stopping needs validation data: pass val=(x_val, y_val)")
+    if co_check_every is None:
+        co_check_every = max(1, steps // 4) if hasattr(method, "shrink_step") and threat is not None else 0
+    _check_int("co_check_every", co_check_every, 0)
+    monitor = None
+    if co_check_every > 0:
+        if threat is None:
+            raise FortifyError("co_check_every needs a threat to check against")
+        source = val if val is not None else data
+        monitor = CatastrophicOverfittingMonitor(source[0][:CO_BATCH], source[1][:CO_BATCH], threat,
+                                                 drop=co_drop, seed=seed)
+    return _Guards(best, monitor, co_check_every, co_shrink, co_max)
+
+
+def _optimizer(name: str, params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    if not weight_decay >= 0:
+        raise FortifyError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    raise FortifyError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
+
+
+def _check_int(label: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise FortifyError(f"{label} must be an integer >= {low}, got {value!r}")
+
+
 def _accuracy(clf: Classifier, x: Tensor, y: Tensor) -> float:
     pred = clf.predict(x, check=False).cpu()
     return float((pred == y.cpu()).float().mean())
+
+
+def _robust_accuracy(clf: Classifier, x: Tensor, y: Tensor, threat: Threat, steps: int, seed: int) -> float:
+    """Accuracy under PGD-``steps`` (one restart), in batches of the classifier's batch size."""
+    attack = PGD(steps=steps, seed=seed)
+    hits = 0
+    for xb, yb in zip(x.split(clf.batch_size), y.split(clf.batch_size), strict=True):
+        x_adv = attack(clf, xb.to(clf.device), yb.to(clf.device), threat)
+        hits += int((clf.predict(x_adv, check=False).cpu() == yb.cpu()).sum())
+    return hits / x.shape[0]
 
 
 def _as_classifier(model: nn.Module, y: Tensor, num_classes: int | None) -> Classifier:

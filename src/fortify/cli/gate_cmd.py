@@ -1,0 +1,55 @@
+"""`fortify gate`: check Results against a release policy; exit 0 pass, 1 fail, 2 bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fortify.cli.app import app
+from fortify.cli.render import console
+from fortify.gate import GateOutcome, check, junit_xml, load_policy
+from fortify.result import Result
+from fortify.types import FortifyError
+
+EXIT_FAILED = 1
+
+
+def outcome_table(outcome: GateOutcome, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("check", "measured", "required", "verdict", "detail"):
+        table.add_column(column, justify="right" if column in ("measured", "required") else "left")
+    for item in outcome.checks:
+        verdict = "[bold green]PASS[/]" if item.passed else "[bold red]FAIL[/]"
+        table.add_row(item.name, item.measured, item.required, verdict, item.detail)
+    return table
+
+
+@app.command("gate")
+def gate_command(
+    results: Annotated[list[Path], typer.Argument(help="Result JSON file(s) of the candidate model")],
+    policy: Annotated[Path, typer.Option(help="policy YAML with the thresholds (see `fortify.gate`)")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="Result JSON of the released model, for relative checks")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option(help="also write the checks as JUnit XML here")] = None,
+) -> None:
+    """Pass or fail a release: thresholds on clean/robust accuracy, attack success, latency, diagnostics."""
+    rules = load_policy(policy)
+    loaded = [Result.load(str(path)) for path in results]
+    old = Result.load(str(baseline)) if baseline is not None else None
+    outcome = check(rules, loaded, old)
+    console.print(outcome_table(outcome, f"release gate: {policy.name}"))
+    if junit is not None:
+        try:
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            junit.write_text(junit_xml(outcome), encoding="utf-8")
+        except OSError as exc:
+            raise FortifyError(f"cannot write {junit}: {exc.strerror}") from exc
+    if outcome.passed:
+        console.print(f"[bold green]GATE PASSED[/]: {len(outcome.checks)} checks")
+        return
+    console.print(f"[bold red]GATE FAILED[/]: {len(outcome.failures)} of {len(outcome.checks)} checks failed")
+    raise typer.Exit(EXIT_FAILED)

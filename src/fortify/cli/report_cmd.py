@@ -1,0 +1,80 @@
+"""`fortify report`: one self-contained HTML page from one or more Result JSON files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from torch import Tensor
+
+from fortify import data as datasets
+from fortify import track
+from fortify.cli.app import app
+from fortify.cli.render import console
+from fortify.model import Classifier
+from fortify.report import gallery_adversarials, write_html
+from fortify.report.images import is_image_batch
+from fortify.result import Result
+from fortify.threat import Threat
+
+
+def class_names_for(dataset: str | None) -> Sequence[str] | None:
+    """Class names of a known dataset, for labelling the report; ``None`` for unknown ones."""
+    if dataset is None or dataset not in datasets.DATASETS:
+        return None
+    return datasets.info(dataset).classes
+
+
+@app.command("report")
+def report_command(
+    results: Annotated[
+        list[Path], typer.Argument(help="Result JSON file(s); several (e.g. one per eps) form a curve")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write")] = Path("report.html"),
+    title: Annotated[str | None, typer.Option(help="page title (default: model, data and threat)")] = None,
+) -> None:
+    """Render Result JSON as an HTML report: summary, curve, attacks, classes, diagnostics, environment."""
+    loaded = [Result.load(str(path)) for path in results]
+    path = write_html(loaded, out, class_names=class_names_for(loaded[0].dataset), title=title)
+    console.print(f"wrote {path}")
+
+
+def publish(
+    result: Result,
+    clf: Classifier,
+    x: Tensor,
+    y: Tensor,
+    threat: Threat,
+    *,
+    suite: str,
+    seed: int,
+    report: Path | None,
+    mlflow: bool,
+    out: Path | None,
+) -> None:
+    """After ``fortify evaluate``: write the HTML report (with a gallery for images) and/or log to MLflow.
+
+    The MLflow store defaults to the run folder: the folder of ``--out``, else of ``--report``, else
+    ``runs/mlflow``.
+    """
+    if report is not None:
+        x_adv = (
+            gallery_adversarials(clf, x, y, threat, result, suite, seed=seed) if is_image_batch(x) else None
+        )
+        write_html(
+            result,
+            report,
+            x=x if x_adv is not None else None,
+            x_adv=x_adv,
+            bounds=clf.bounds,
+            class_names=class_names_for(result.dataset),
+        )
+        console.print(f"wrote {report}")
+    if mlflow:
+        run_dir = (
+            out.parent if out is not None else report.parent if report is not None else Path("runs/mlflow")
+        )
+        run_id = track.log(result, run_dir=run_dir, report=report if report is not None else True)
+        console.print(f"logged MLflow run {run_id} to {track.store_uri(run_dir)}")

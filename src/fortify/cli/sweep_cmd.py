@@ -1,0 +1,82 @@
+"""`fortify sweep`: robust accuracy of a saved model at several radii, as one Result JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fortify import data as datasets
+from fortify import zoo
+from fortify.cli.app import app
+from fortify.cli.common import setup_torch
+from fortify.cli.render import console, pct, print_diagnostics
+from fortify.evaluation import suite_names, sweep
+from fortify.threat import make_threat
+from fortify.types import FortifyError
+
+
+def parse_epsilons(text: str) -> list[float]:
+    """``"0.01,0.03,0.1"`` -> ``[0.01, 0.03, 0.1]``; a bad number is a user error naming it."""
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(float(part))
+        except ValueError as exc:
+            raise FortifyError(f"--eps must be comma-separated numbers, got {part.strip()!r}") from exc
+    return values
+
+
+@app.command("sweep")
+def sweep_command(
+    model: Annotated[Path, typer.Option(help="a model.safetensors written by fortify")],
+    eps: Annotated[str, typer.Option(help="increasing radii, comma-separated")] = "0.01,0.03,0.1,0.3",
+    data: Annotated[
+        str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")
+    ] = "fashion-mnist",
+    norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
+    n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 1000,
+    suite: Annotated[str, typer.Option(help=f"attack suite: {', '.join(suite_names())}")] = "standard",
+    refine: Annotated[bool, typer.Option(help="run the suite where minimal distances leave doubt")] = True,
+    split: str = "test",
+    seed: int = 0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 250,
+    out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
+) -> None:
+    """Accuracy-epsilon curve from one minimum-norm pass, refined by a suite at each radius."""
+    dev = setup_torch(threads, device)
+    epsilons = parse_epsilons(eps)
+    kind = make_threat(norm, 0.0)
+    clf = zoo.load(model, device=dev)
+    x, y = datasets.load(data, split, n=n)
+    result = sweep(
+        clf,
+        x,
+        y,
+        kind,
+        epsilons,
+        suite=suite,
+        refine=refine,
+        seed=seed,
+        batch_size=batch_size,
+        dataset=data,
+        progress=True,
+    )
+    table = Table(title=f"{model} on {data} ({result.n_samples} samples, {result.sweep.method})")
+    table.add_column(f"{norm} eps", justify="right")
+    table.add_column("robust accuracy", justify="right", style="bold")
+    table.add_column("time", justify="right")
+    table.add_row("0 (clean)", pct(result.clean_accuracy), "")
+    for value, acc, t in zip(
+        result.sweep.epsilons, result.sweep.robust_accuracy, result.sweep.time_s, strict=True
+    ):
+        table.add_row(f"{value:g}", pct(acc), f"{t:.1f}s")
+    console.print(table)
+    print_diagnostics(result)
+    if out is not None:
+        result.save(str(out))
+        console.print(f"wrote {out}")

@@ -1,0 +1,99 @@
+"""Compose defenses into one ``Classifier``: preprocessing in front, optionally an ensemble behind.
+
+``defend(clf, preprocess=[JPEG(75), BitDepth(5)], ensemble=[clf_b], ensemble_mode="mean_probs")``
+returns a ``DefendedClassifier`` whose ``forward`` is ``model(p_k(...p_1(x)))``, where ``model`` is
+``clf`` or ``Ensemble([clf, *ensemble])``. Every attack runs on it unchanged. Its flags reflect its
+parts: ``differentiable`` only if every part is, ``randomized`` if any part is, so adaptive evaluation
+knows to use BPDA (``forward_bpda``: non-differentiable parts replaced by their straight-through
+approximation) and EOT (average gradients over several calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from fortify.defenses.ensemble import Ensemble
+from fortify.defenses.preprocess import Preprocessor
+from fortify.model import Classifier
+from fortify.types import FortifyError
+
+
+class _Pipeline(nn.Module):
+    def __init__(self, preprocess: Sequence[Preprocessor], model: Classifier) -> None:
+        super().__init__()
+        self.preprocess = nn.ModuleList(preprocess)
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        for step in self.preprocess:
+            x = step(x)
+        return self.model(x)
+
+
+class DefendedClassifier(Classifier):
+    """A classifier behind preprocessing components (see ``defend``); a ``Classifier`` like any other.
+
+    ``preprocess`` (the components, in order) and ``model`` (the classifier or ensemble behind them) are
+    exposed for adaptive attacks; ``forward_bpda(x)`` is the forward pass with every non-differentiable
+    part replaced by its straight-through (identity-gradient) approximation.
+    """
+
+    def __init__(self, model: Classifier, preprocess: Sequence[Preprocessor]) -> None:
+        for step in preprocess:
+            if not isinstance(step, Preprocessor):
+                raise TypeError(
+                    f"preprocess components must be fortify.defenses Preprocessors, got {type(step).__name__}"
+                )
+            step.bounds = model.bounds
+        super().__init__(_Pipeline(list(preprocess), model), num_classes=model.num_classes, bounds=model.bounds,
+                         batch_size=model.batch_size)
+        self.differentiable = model.differentiable and all(step.differentiable for step in preprocess)
+        self.randomized = model.randomized or any(step.randomized for step in preprocess)
+
+    @property
+    def preprocess(self) -> list[Preprocessor]:
+        return list(self.module.preprocess)
+
+    @property
+    def model(self) -> Classifier:
+        return self.module.model
+
+    def forward_bpda(self, x: Tensor) -> Tensor:
+        """Logits with BPDA: each non-differentiable part contributes its value but the identity's
+        (or, for a vote ensemble, its surrogate's) gradient."""
+        for step in self.preprocess:
+            x = step(x) if step.differentiable else step.straight_through(x)
+        model = self.model
+        if isinstance(model, DefendedClassifier):
+            return model.forward_bpda(x)
+        if not model.differentiable and hasattr(model, "straight_through"):
+            return model.straight_through(x)
+        return model(x)
+
+    def describe(self) -> dict[str, object]:
+        info = super().describe()
+        info.update(preprocess=[step.describe() for step in self.preprocess], model=self.model.describe())
+        return info
+
+
+def defend(
+    clf: Classifier,
+    preprocess: Sequence[Preprocessor] = (),
+    ensemble: Sequence[Classifier] = (),
+    *,
+    ensemble_mode: str = "mean_logits",
+) -> Classifier:
+    """``clf`` behind ``preprocess`` components and averaged with ``ensemble`` members, as one Classifier.
+
+    With neither, returns ``clf`` itself. Bounds and class count come from ``clf``.
+    """
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"defend takes a fortify Classifier, got {type(clf).__name__}")
+    model: Classifier = Ensemble([clf, *ensemble], mode=ensemble_mode) if ensemble else clf
+    if not preprocess:
+        return model
+    if isinstance(preprocess, Preprocessor):
+        raise FortifyError("preprocess must be a list of components, e.g. preprocess=[ft.defenses.JPEG(75)]")
+    return DefendedClassifier(model, preprocess)

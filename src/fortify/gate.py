@@ -1,0 +1,283 @@
+"""The release gate: a policy of thresholds checked against Results, with a JUnit XML view for CI.
+
+A policy is a YAML (or JSON) mapping; every key is optional and unknown keys are refused::
+
+    min_clean_accuracy: 0.85          # fractions in [0, 1]
+    max_clean_accuracy_drop: 0.02     # vs --baseline, in accuracy points (0.02 = 2 points)
+    max_robust_accuracy_drop: 0.03    # vs --baseline, at every eps both measured
+    max_attack_success_rate: 0.6
+    norm: linf                        # which threat the eps below refer to (default: any)
+    min_robust_accuracy: {0.05: 0.5, 0.1: 0.3}
+    max_added_latency_ms: 2.0         # per-sample clean inference latency vs --baseline
+    require_reliable: true            # every diagnostic passed (the default)
+    min_certified_accuracy: {0.25: 0.6}   # L2 radius -> certified accuracy
+
+Several results may be gated together (e.g. one per eps); each number is then taken at its most
+pessimistic (lowest accuracy, highest attack success). A threshold whose quantity was not measured
+fails: a release must show the evidence the policy asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fortify.report import readers
+from fortify.result import Result
+from fortify.types import FortifyError
+
+Fraction = Field(default=None, ge=0.0, le=1.0)
+
+
+class Policy(BaseModel):
+    """Release thresholds; ``None`` (or an empty mapping) means "not checked"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_clean_accuracy: float | None = Fraction
+    max_clean_accuracy_drop: float | None = Fraction
+    max_robust_accuracy_drop: float | None = Fraction
+    max_attack_success_rate: float | None = Fraction
+    norm: str | None = None
+    min_robust_accuracy: dict[float, float] = Field(default_factory=dict)
+    max_added_latency_ms: float | None = None
+    require_reliable: bool = True
+    min_certified_accuracy: dict[float, float] = Field(default_factory=dict)
+
+    def needs_baseline(self) -> list[str]:
+        keys = ("max_clean_accuracy_drop", "max_robust_accuracy_drop", "max_added_latency_ms")
+        return [key for key in keys if getattr(self, key) is not None]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One threshold of the policy and how the results did against it."""
+
+    name: str
+    passed: bool
+    measured: str
+    required: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    checks: list[Check]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read a YAML/JSON policy file; any problem is a one-line ``FortifyError`` naming the file and field."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FortifyError(f"cannot read policy file {path}: {exc.strerror}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise FortifyError(f"policy {path} is not valid YAML{line}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise FortifyError(f"policy {path} must be a mapping of thresholds, got {type(raw).__name__}")
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        raise FortifyError(f"policy {path}: {_one_line(exc)}") from exc
+    for key, table in (
+        ("min_robust_accuracy", policy.min_robust_accuracy),
+        ("min_certified_accuracy", policy.min_certified_accuracy),
+    ):
+        for radius, value in table.items():
+            if radius < 0 or not 0.0 <= value <= 1.0:
+                raise FortifyError(
+                    f"policy {path}: {key}: {radius:g} -> {value:g} needs a radius >= 0 and an "
+                    "accuracy in [0, 1]"
+                )
+    return policy
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        field = ".".join(str(p) for p in err["loc"]) or "policy"
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{field}: {message}")
+    allowed = ", ".join(Policy.model_fields)
+    suffix = (
+        f" (allowed keys: {allowed})" if any(e["type"] == "extra_forbidden" for e in exc.errors()) else ""
+    )
+    return "; ".join(parts) + suffix
+
+
+def _pct(value: float | None) -> str:
+    return "not measured" if value is None else f"{100 * value:.1f}%"
+
+
+def _at_least(name: str, value: float | None, minimum: float, detail: str = "") -> Check:
+    return Check(
+        name, value is not None and value >= minimum - 1e-12, _pct(value), f">= {_pct(minimum)}", detail
+    )
+
+
+def _at_most(name: str, value: float | None, maximum: float, detail: str = "") -> Check:
+    return Check(
+        name, value is not None and value <= maximum + 1e-12, _pct(value), f"<= {_pct(maximum)}", detail
+    )
+
+
+def _lowest(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def check(policy: Policy, results: Sequence[Result], baseline: Result | None = None) -> GateOutcome:
+    """Every threshold of ``policy`` checked against ``results`` (and ``baseline`` for relative ones).
+
+    Raises ``FortifyError`` when the policy has relative thresholds but no baseline is given, or when
+    there are no results.
+    """
+    if not results:
+        raise FortifyError("the gate needs at least one result")
+    missing = policy.needs_baseline()
+    if missing and baseline is None:
+        raise FortifyError(
+            f"the policy sets {', '.join(missing)}, which compare against a baseline: pass --baseline"
+        )
+    clean = _lowest([r.clean_accuracy for r in results])
+    checks: list[Check] = []
+    if policy.min_clean_accuracy is not None:
+        checks.append(_at_least("min clean accuracy", clean, policy.min_clean_accuracy))
+    if policy.max_attack_success_rate is not None:
+        rates = [r.attack_success_rate for r in results if r.attack_success_rate is not None]
+        checks.append(
+            _at_most("max attack success rate", max(rates) if rates else None, policy.max_attack_success_rate)
+        )
+    for eps, minimum in sorted(policy.min_robust_accuracy.items()):
+        value = readers.robust_accuracy_at(results, eps, policy.norm)
+        checks.append(_at_least(f"min robust accuracy at {policy.norm or 'eps'} {eps:g}", value, minimum))
+    for radius, minimum in sorted(policy.min_certified_accuracy.items()):
+        value = _lowest([readers.certified_accuracy_at(r, radius) for r in results])
+        checks.append(_at_least(f"min certified accuracy at L2 {radius:g}", value, minimum))
+    if policy.require_reliable:
+        checks.append(_reliability(results))
+    if baseline is not None:
+        checks += _relative_checks(policy, results, baseline, clean)
+    return GateOutcome(checks)
+
+
+def _reliability(results: Sequence[Result]) -> Check:
+    failed = [d for r in results for d in r.diagnostics if not d.passed]
+    ran = sum(len(r.diagnostics) for r in results)
+    detail = "; ".join(f"{d.name}: {d.evidence}" for d in failed)
+    if ran == 0:
+        return Check(
+            "all diagnostics passed", False, "none ran", "all passed", "the results carry no diagnostics"
+        )
+    return Check(
+        "all diagnostics passed", not failed, f"{ran - len(failed)}/{ran} passed", "all passed", detail
+    )
+
+
+def _relative_checks(
+    policy: Policy, results: Sequence[Result], baseline: Result, clean: float | None
+) -> list[Check]:
+    checks = []
+    if policy.max_clean_accuracy_drop is not None:
+        drop = None if clean is None or baseline.clean_accuracy is None else baseline.clean_accuracy - clean
+        checks.append(
+            _at_most(
+                "max clean accuracy drop vs baseline",
+                drop,
+                policy.max_clean_accuracy_drop,
+                f"baseline {_pct(baseline.clean_accuracy)}, now {_pct(clean)}",
+            )
+        )
+    if policy.max_robust_accuracy_drop is not None:
+        checks.append(_robust_drop(policy, results, baseline))
+    if policy.max_added_latency_ms is not None:
+        now = _lowest([readers.latency_ms(r) for r in results])
+        before = readers.latency_ms(baseline)
+        added = None if now is None or before is None else now - before
+        checks.append(
+            Check(
+                "max added latency vs baseline",
+                added is not None and added <= policy.max_added_latency_ms,
+                "not measured" if added is None else f"{added:+.3f} ms/sample",
+                f"<= {policy.max_added_latency_ms:g} ms",
+                "" if added is None else f"baseline {before:.3f} ms, now {now:.3f} ms",
+            )
+        )
+    return checks
+
+
+def _measured_radii(result: Result, norm: str | None) -> set[float]:
+    radii = {result.threat.eps} if result.threat and (norm is None or result.threat.norm == norm) else set()
+    sweep = getattr(result, "sweep", None)
+    if sweep is not None and (norm is None or sweep.norm == norm):
+        radii |= set(sweep.epsilons)
+    return radii
+
+
+def _robust_drop(policy: Policy, results: Sequence[Result], baseline: Result) -> Check:
+    ours = set().union(*(_measured_radii(r, policy.norm) for r in results))
+    common = sorted(e for e in ours if e in _measured_radii(baseline, policy.norm))
+    drops = []
+    for eps in common:
+        now = readers.robust_accuracy_at(results, eps, policy.norm)
+        before = readers.robust_accuracy_at([baseline], eps, policy.norm)
+        if now is not None and before is not None:
+            drops.append((before - now, eps))
+    if not drops:
+        return Check(
+            "max robust accuracy drop vs baseline",
+            False,
+            "not measured",
+            f"<= {_pct(policy.max_robust_accuracy_drop)}",
+            "no eps measured in both results and baseline",
+        )
+    worst, eps = max(drops)
+    return _at_most(
+        "max robust accuracy drop vs baseline",
+        worst,
+        policy.max_robust_accuracy_drop or 0.0,
+        f"worst at eps {eps:g}",
+    )
+
+
+def junit_xml(outcome: GateOutcome, *, suite_name: str = "fortify.gate") -> str:
+    """The outcome as JUnit XML: one ``testcase`` per check, a ``failure`` element for each failed one."""
+    suite = ElementTree.Element(
+        "testsuite",
+        name=suite_name,
+        tests=str(len(outcome.checks)),
+        failures=str(len(outcome.failures)),
+        errors="0",
+        skipped="0",
+    )
+    for item in outcome.checks:
+        case = ElementTree.SubElement(suite, "testcase", classname=suite_name, name=item.name)
+        message = f"measured {item.measured}, required {item.required}"
+        if item.detail:
+            message += f" ({item.detail})"
+        if item.passed:
+            ElementTree.SubElement(case, "system-out").text = message
+        else:
+            ElementTree.SubElement(case, "failure", message=message, type="threshold").text = message
+    root = ElementTree.Element("testsuites")
+    root.append(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(root, encoding="unicode")

@@ -1,0 +1,68 @@
+"""Suites: standard and strong are at least as strong as quick, run only on unbroken samples, and
+choose their budgets from the evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+import fortify as ft
+from fortify.evaluation import Evidence, build_suite
+
+
+def by_name(entries):
+    return {e.name: e for e in entries}
+
+
+def test_standard_attacks_only_unbroken_samples_cheapest_first(tiny_cnn):
+    clf, x, y = tiny_cnn
+    x, y = x[:16], y[:16]
+    standard = ft.evaluate(clf, x, y, ft.Linf(0.2), suite="standard")
+    names = [r.name for r in standard.per_attack]
+    assert names == ["apgd-ce", "apgd-t", "square"]
+    for before, after in zip(standard.per_attack, standard.per_attack[1:], strict=False):
+        assert after.ran_on == "remaining" and after.n_attacked == before.n_attacked - before.n_succeeded
+    quick = ft.evaluate(clf, x, y, ft.Linf(0.2), suite="quick")
+    assert standard.robust_accuracy <= quick.robust_accuracy
+    assert standard.suite == "standard"
+
+
+def test_standard_raises_the_black_box_budget_when_gradients_look_masked():
+    healthy = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=10)))
+    masked = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=10, gradients_informative=False)))
+    assert healthy["square"].attack.n_queries == 1000
+    assert masked["square"].attack.n_queries == 5000
+    assert healthy["square"].black_box and not healthy["apgd-ce"].black_box
+
+
+def test_standard_targets_the_top_three_classes_and_strong_every_class():
+    standard = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=10)))
+    strong = by_name(build_suite("strong", ft.Linf(0.1), 0, Evidence(num_classes=10)))
+    assert standard["apgd-t"].attack.n_target_classes == 3
+    assert strong["apgd-t"].attack.n_target_classes == 9
+    assert strong["apgd-ce"].attack.restarts > standard["apgd-ce"].attack.restarts
+    assert strong["square"].attack.n_queries > standard["square"].attack.n_queries
+    assert "fmn" in strong
+
+
+def test_suites_adapt_to_tables_two_classes_and_random_models():
+    table = by_name(build_suite("standard", ft.L2(0.5), 0, Evidence(num_classes=2, images=False)))
+    assert list(table) == ["apgd-ce"]
+    random = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=10, randomized=True)))
+    assert not random["apgd-ce"].attack.early_stop and not random["apgd-t"].attack.early_stop
+
+
+def test_quick_switches_to_a_margin_loss_when_cross_entropy_gradients_vanish():
+    plain = [e.name for e in build_suite("quick", ft.Linf(0.1), 0, Evidence(num_classes=10))]
+    saturated = [e.name for e in build_suite("quick", ft.Linf(0.1), 0, Evidence(10, ce_gradients_vanish=True))]
+    assert plain == ["fgsm", "pgd"] and saturated == ["fgsm", "apgd-dlr"]
+
+
+def test_standard_runs_on_tabular_data(tiny_mlp):
+    clf, x, y = tiny_mlp
+    result = ft.evaluate(clf, x[:16], y[:16], ft.L2(0.5), suite="standard")
+    assert [r.name for r in result.per_attack] == ["apgd-ce"]
+
+
+def test_unknown_suite_names_the_choices():
+    with pytest.raises(ft.FortifyError, match="standard"):
+        build_suite("fastest", ft.Linf(0.1), 0)

@@ -1,0 +1,129 @@
+"""The HTML report: every present part is shown, absent parts are skipped, text is escaped, images decode."""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+import zlib
+
+import pytest
+import torch
+
+import fortify as ft
+from fortify.report.images import png_bytes
+from fortify.report.svg import nice_ticks
+from fortify.result import Result
+from tests.report.factories import HOSTILE, make_result
+
+
+def test_a_full_result_shows_every_section():
+    page = ft.report.render_html(make_result(full=True))
+    for anchor in (
+        "curve",
+        "attacks",
+        "classes",
+        "calibration",
+        "diagnostics",
+        "certification",
+        "more",
+        "environment",
+    ):
+        assert f'<section id="{anchor}">' in page, anchor
+    assert page.count("<svg") == 3  # sweep curve, confidence histograms, certification curve
+    assert "linf sweep (per-eps)" in page and "Expected calibration error (10 bins): clean 0.050" in page
+
+
+def test_absent_parts_are_skipped_not_crashed_on():
+    page = ft.report.render_html(Result())
+    assert '<section id="environment">' in page
+    for anchor in ("calibration", "certification", "gallery", "attacks", "more"):
+        assert f'<section id="{anchor}">' not in page
+    assert "Only one radius was measured" in page
+
+
+def test_text_from_a_result_cannot_inject_html():
+    result = make_result(full=True, attack_name=HOSTILE, dataset=HOSTILE)
+    page = ft.report.render_html(result, title=HOSTILE)
+    assert "<script" not in page
+    assert page.count("&lt;script&gt;") >= 4  # title, attack table, group slice, training section
+
+
+def test_an_unreliable_result_is_flagged_in_red_with_its_reason():
+    page = ft.report.render_html(make_result(reliable=False))
+    verdict = re.search(r'<div class="verdict bad">(.*?)</div>', page, re.S)
+    assert verdict is not None
+    assert "UNRELIABLE" in verdict.group(1) and "gradient masking" in verdict.group(1)
+    assert ft.report.render_html(make_result()).count('class="verdict good"') == 1
+
+
+def test_several_results_of_one_norm_form_a_curve_and_an_overview():
+    results = [make_result(eps=e, robust=r) for e, r in ((0.05, 0.7), (0.1, 0.4), (0.2, 0.1))]
+    page = ft.report.render_html(results)
+    assert "linf, 3 evaluations" in page and "<polyline" in page
+    assert (
+        '<section id="overview">' in page and page.count("<h3>linf ") == 2 * 3
+    )  # attacks and classes, per eps
+
+
+def _decode_png(data: bytes) -> tuple[int, int, int, bytes]:
+    """(width, height, colour type, raw scanlines) of a PNG written by png_bytes (filter 0 only)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + body)
+        header, idat = (body, idat) if kind == b"IHDR" else (header, idat + body if kind == b"IDAT" else idat)
+        pos += 12 + length
+    width, height, _, colour, *_ = struct.unpack(">IIBBBBB", header)
+    return width, height, colour, zlib.decompress(idat)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (4, 6, 3)])
+def test_png_encoding_round_trips_pixels(shape):
+    image = torch.randint(0, 256, shape, dtype=torch.uint8)
+    width, height, colour, raw = _decode_png(png_bytes(image))
+    assert (width, height, colour) == (shape[1], shape[0], 0 if len(shape) == 2 else 2)
+    row = 1 + image[0].numel()
+    pixels = b"".join(raw[r * row + 1 : (r + 1) * row] for r in range(height))
+    assert pixels == image.numpy().tobytes()
+
+
+def test_gallery_embeds_clean_adversarial_and_amplified_perturbation():
+    result = make_result(n=6, clean=1.0, robust=0.5)
+    x = torch.rand(6, 1, 8, 8)
+    x_adv = (x + 0.01 * torch.randn_like(x)).clamp(0, 1)
+    page = ft.report.render_html(result, x=x, x_adv=x_adv, class_names=["a", "b", "c", "d"])
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 3 * 6
+    assert all(_decode_png(base64.b64decode(i))[:2] == (8, 8) for i in images)
+    assert "perturbation ×" in page and "true 3 d" in page
+
+
+def test_gallery_refuses_misaligned_tensors_and_skips_non_images():
+    result = make_result(n=4)
+    with pytest.raises(ft.FortifyError, match="same shape"):
+        ft.report.render_html(result, x=torch.rand(4, 1, 8, 8), x_adv=torch.rand(3, 1, 8, 8))
+    with pytest.raises(ft.FortifyError, match="both x and x_adv"):
+        ft.report.render_html(result, x=torch.rand(4, 1, 8, 8))
+    page = ft.report.render_html(result, x=torch.rand(4, 30), x_adv=torch.rand(4, 30))
+    assert "are not images" in page
+
+
+def test_the_page_is_self_contained(tmp_path):
+    path = ft.report.write_html(
+        make_result(full=True),
+        tmp_path / "sub" / "report.html",
+        x=torch.rand(20, 3, 8, 8),
+        x_adv=torch.rand(20, 3, 8, 8),
+    )
+    page = path.read_text(encoding="utf-8")
+    assert "<script" not in page and "<link" not in page
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+
+
+def test_axis_ticks_are_round_and_cover_the_range():
+    assert nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    ticks = nice_ticks(0.0, 0.3)
+    assert ticks[0] == 0.0 and ticks[-1] == pytest.approx(0.3) and len(ticks) >= 4

@@ -1,0 +1,178 @@
+"""The release gate: policy parsing, each threshold's verdict, JUnit XML, and the CLI's exit codes."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fortify as ft
+from fortify.cli.main import main
+from fortify.gate import Policy, check, junit_xml, load_policy
+from tests.report.factories import make_result
+
+GOOD_POLICY = """
+min_clean_accuracy: 0.85
+max_attack_success_rate: 0.6
+norm: linf
+min_robust_accuracy: {0.1: 0.35}
+require_reliable: true
+"""
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_policy_reads_yaml_with_numeric_eps_keys(tmp_path):
+    policy = load_policy(write(tmp_path, "p.yaml", GOOD_POLICY))
+    assert policy.min_robust_accuracy == {0.1: 0.35} and policy.norm == "linf"
+    assert load_policy(write(tmp_path, "empty.yaml", "")) == Policy()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("min_clean_acuracy: 0.9", "min_clean_acuracy: unknown key (allowed keys: min_clean_accuracy,"),
+        ("min_clean_accuracy: 85", "min_clean_accuracy: Input should be less than or equal to 1"),
+        ("min_robust_accuracy: {0.1: 40}", "needs a radius >= 0 and an accuracy in [0, 1]"),
+        ("min_robust_accuracy: [0.1, 0.4]", "min_robust_accuracy: Input should be a valid dictionary"),
+        ("- 0.9", "must be a mapping of thresholds, got list"),
+        ("min_clean_accuracy: [unclosed", "is not valid YAML at line 1"),
+    ],
+)
+def test_bad_policies_are_refused_naming_the_field(tmp_path, text, message):
+    with pytest.raises(ft.FortifyError, match="policy") as info:
+        load_policy(write(tmp_path, "p.yaml", text))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_good_result_passes_every_check():
+    outcome = check(
+        Policy(
+            **{"min_clean_accuracy": 0.85, "max_attack_success_rate": 0.6, "min_robust_accuracy": {0.1: 0.35}}
+        ),
+        [make_result()],
+    )
+    assert outcome.passed and [c.name for c in outcome.checks] == [
+        "min clean accuracy",
+        "max attack success rate",
+        "min robust accuracy at eps 0.1",
+        "all diagnostics passed",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "failing"),
+    [
+        ({"min_clean_accuracy": 0.95}, "min clean accuracy"),
+        ({"max_attack_success_rate": 0.5}, "max attack success rate"),
+        ({"min_robust_accuracy": {0.1: 0.45}}, "min robust accuracy at eps 0.1"),
+        ({"min_robust_accuracy": {0.3: 0.0}}, "min robust accuracy at eps 0.3"),  # never measured: fails
+        ({"norm": "l2", "min_robust_accuracy": {0.1: 0.0}}, "min robust accuracy at l2 0.1"),
+        ({"min_certified_accuracy": {0.25: 0.1}}, "min certified accuracy at L2 0.25"),  # no certification
+    ],
+)
+def test_each_threshold_fails_when_the_result_misses_it(policy, failing):
+    outcome = check(Policy(**policy), [make_result()])
+    assert [c.name for c in outcome.failures] == [failing]
+
+
+def test_sweep_points_and_per_sample_certified_radii_are_used():
+    result = make_result(full=True)
+    policy = Policy(min_robust_accuracy={0.05: 0.7, 0.2: 0.1}, min_certified_accuracy={0.2: 0.45})
+    assert check(policy, [result]).passed
+    # radius >= 0.3 for i % 6 in {3, 4, 5} (9 samples), minus the wrong ones i = 5, 10, 15: 6 of 20
+    outcome = check(Policy(min_certified_accuracy={0.3: 0.5}), [result])
+    assert outcome.failures[0].measured == "30.0%"
+
+
+def test_unreliable_or_undiagnosed_results_fail_with_the_reason():
+    outcome = check(Policy(), [make_result(reliable=False)])
+    assert not outcome.passed and "gradient masking" in outcome.failures[0].detail
+    assert not check(Policy(), [make_result(diagnostics=[])]).passed
+    assert check(Policy(require_reliable=False), [make_result(diagnostics=[])]).passed
+
+
+def test_relative_thresholds_compare_with_the_baseline():
+    baseline = make_result(clean=0.95, robust=0.45, timing={"clean_s": 0.02})  # 1 ms/sample over 20 samples
+    candidate = make_result(clean=0.9, robust=0.4, timing={"clean_s": 0.08})  # 4 ms/sample
+    policy = Policy(max_clean_accuracy_drop=0.02, max_robust_accuracy_drop=0.1, max_added_latency_ms=2.0)
+    outcome = check(policy, [candidate], baseline)
+    assert {c.name for c in outcome.failures} == {
+        "max clean accuracy drop vs baseline",
+        "max added latency vs baseline",
+    }
+    assert next(c for c in outcome.checks if c.name.startswith("max added")).measured == "+3.000 ms/sample"
+    with pytest.raises(ft.FortifyError, match="pass --baseline"):
+        check(policy, [candidate])
+
+
+@given(robust=st.integers(0, 20), required=st.floats(0.0, 1.0))
+def test_the_robust_accuracy_verdict_is_exactly_the_comparison(robust, required):
+    result = make_result(robust=robust / 20, clean=1.0)
+    outcome = check(Policy(min_robust_accuracy={0.1: required}, require_reliable=False), [result])
+    assert outcome.passed == (robust / 20 >= required - 1e-12)
+
+
+def test_junit_xml_has_one_testcase_per_check_and_failures_with_messages():
+    outcome = check(Policy(min_clean_accuracy=0.95, max_attack_success_rate=0.9), [make_result()])
+    suite = ElementTree.fromstring(junit_xml(outcome)).find("testsuite")
+    assert suite is not None and suite.get("tests") == "3" and suite.get("failures") == "1"
+    failure = suite.find("testcase[@name='min clean accuracy']/failure")
+    assert failure is not None and failure.get("message") == "measured 90.0%, required >= 95.0%"
+
+
+@pytest.fixture
+def files(tmp_path):
+    make_result().save(str(tmp_path / "eval.json"))
+    make_result(clean=0.95).save(str(tmp_path / "old.json"))
+    write(tmp_path, "pass.yaml", GOOD_POLICY)
+    write(tmp_path, "fail.yaml", "min_clean_accuracy: 0.99\nmax_clean_accuracy_drop: 0.01\n")
+    return tmp_path
+
+
+def test_cli_exit_0_on_pass_and_1_on_fail_with_junit(files, capsys):
+    assert main(["gate", "--policy", str(files / "pass.yaml"), str(files / "eval.json")]) == 0
+    assert "GATE PASSED" in capsys.readouterr().out
+    junit = files / "ci" / "gate.xml"
+    code = main(
+        [
+            "gate",
+            "--policy",
+            str(files / "fail.yaml"),
+            "--baseline",
+            str(files / "old.json"),
+            "--junit",
+            str(junit),
+            str(files / "eval.json"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1 and "GATE FAILED: 2 of 3 checks failed" in out and "min clean accuracy" in out
+    assert ElementTree.parse(junit).getroot().find("testsuite").get("failures") == "2"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policy", "missing.yaml", "eval.json"], "cannot read policy file"),
+        (["--policy", "bad.yaml", "eval.json"], "surprise: unknown key"),
+        (["--policy", "pass.yaml", "nope.json"], "cannot read result file"),
+        (["--policy", "pass.yaml", "garbage.json"], "invalid JSON"),
+        (["--policy", "pass.yaml", "future.json"], "schema version '2.0' is not supported"),
+        (["--policy", "fail.yaml", "eval.json"], "pass --baseline"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(files, capsys, monkeypatch, args, message):
+    write(files, "bad.yaml", "surprise: 1\n")
+    write(files, "garbage.json", "{{{")
+    write(files, "future.json", '{"schema_version": "2.0"}')
+    monkeypatch.chdir(files)
+    assert main(["gate", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
