@@ -35,8 +35,11 @@ def trained_model(sigma: float, epochs: int, method: str, folder: Path) -> ft.Cl
     clf = ft.Classifier(ft.zoo.create("cnn-small", (1, 28, 28), 10), num_classes=10)
     history = ft.train(clf, (x, y), epochs=epochs, seed=0, method=method, sigma=sigma, progress=False)
     ft.zoo.save(clf, path, dataset="fashion-mnist", training=history.model_dump())
-    print(f"trained {method} sigma={sigma:g}: {history.total_s:.0f}s, "
-          f"train acc (clean, first 5,000) {history.epochs[-1].accuracy:.3f}", flush=True)
+    print(
+        f"trained {method} sigma={sigma:g}: {history.total_s:.0f}s, "
+        f"train acc (clean, first 5,000) {history.epochs[-1].accuracy:.3f}",
+        flush=True,
+    )
     return clf
 
 
@@ -55,7 +58,9 @@ def throughput(clf: ft.Classifier, sigma: float, batch_size: int, repeats: int) 
     x, _ = ft.data.load("fashion-mnist", "test", n=4)
     per_row = 4 * batch_size
     smooth = ft.certify.Smooth(clf, sigma, batch_size=batch_size)
-    inputs = (x.repeat_interleave(per_row, dim=0) + sigma * torch.randn(4 * per_row, 1, 28, 28)).split(batch_size)
+    inputs = (x.repeat_interleave(per_row, dim=0) + sigma * torch.randn(4 * per_row, 1, 28, 28)).split(
+        batch_size
+    )
     smooth_rates, plain_rates = [], []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -71,7 +76,9 @@ def throughput(clf: ft.Classifier, sigma: float, batch_size: int, repeats: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sigmas", type=float, nargs="+", default=[0.25, 0.5])
     parser.add_argument("--method", default="noise")
     parser.add_argument("--epochs", type=int, default=1)
@@ -98,10 +105,17 @@ def main() -> None:
         )
         result.save(str(args.out / f"certify-{args.method}-sigma-{sigma:g}.json"))
         section = result.sections["certification"]
-        row = {"sigma": sigma, "method": args.method, "base_clean": clean, "base_noisy": noisy,
-               "certified": dict(zip(RADII, section["certified_accuracy"], strict=True)),
-               "abstain_rate": section["abstain_rate"], "max_radius": section["max_radius"],
-               "time_s": result.timing["total_s"], "noise_samples_per_s": result.timing["noise_samples_per_s"]}
+        row = {
+            "sigma": sigma,
+            "method": args.method,
+            "base_clean": clean,
+            "base_noisy": noisy,
+            "certified": dict(zip(RADII, section["certified_accuracy"], strict=True)),
+            "abstain_rate": section["abstain_rate"],
+            "max_radius": section["max_radius"],
+            "time_s": result.timing["total_s"],
+            "noise_samples_per_s": result.timing["noise_samples_per_s"],
+        }
         summary.append(row)
         print(json.dumps(row), flush=True)
     if not args.skip_throughput:

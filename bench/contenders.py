@@ -120,8 +120,12 @@ def _art(make: Callable[[object, object, Row, int], object]) -> Builder:
         from art.estimators.classification import PyTorchClassifier
 
         estimator = PyTorchClassifier(
-            clf, loss=torch.nn.CrossEntropyLoss(), input_shape=(1, 28, 28), nb_classes=clf.num_classes,
-            clip_values=clf.bounds, device_type="cpu",
+            clf,
+            loss=torch.nn.CrossEntropyLoss(),
+            input_shape=(1, 28, 28),
+            nb_classes=clf.num_classes,
+            clip_values=clf.bounds,
+            device_type="cpu",
         )
         attacks = _import("art.attacks.evasion", "pip install adversarial-robustness-toolbox")
         attack = make(attacks, estimator, row, batch)
@@ -163,61 +167,157 @@ def _art_slow(why: str) -> Builder:
 
 
 ROWS: list[Row] = [
-    Row("fgsm", "FGSM", "linf", 0.1, 1, builders={
-        "fortify": _fortify("FGSM", _linf),
-        "plain": _plain_fgsm,
-        "torchattacks": _torchattacks(lambda ta, clf, r: ta.FGSM(clf, eps=r.eps)),
-        "art": _art(lambda a, est, r, b: a.FastGradientMethod(est, norm=np.inf, eps=r.eps, batch_size=b)),
-        "foolbox": _foolbox(lambda fb, r: fb.attacks.FGSM()),
-    }),
-    Row("pgd-40", "PGD-40", "linf", 0.1, 40, note="random start, step 2.5*eps/40, no early stop", builders={
-        "fortify": _fortify("PGD", _linf, steps=40, early_stop=False),
-        "plain": _plain_pgd,
-        "torchattacks": _torchattacks(
-            lambda ta, clf, r: ta.PGD(clf, eps=r.eps, alpha=r.step_size, steps=r.steps, random_start=True)),
-        "art": _art(lambda a, est, r, b: a.ProjectedGradientDescentPyTorch(
-            est, norm=np.inf, eps=r.eps, eps_step=r.step_size, max_iter=r.steps, num_random_init=1,
-            batch_size=b, verbose=False)),
-        "foolbox": _foolbox(
-            lambda fb, r: fb.attacks.LinfPGD(abs_stepsize=r.step_size, steps=r.steps, random_start=True)),
-    }),
-    Row("apgd-ce-100", "APGD-CE-100", "linf", 0.1, 100, note="1 restart", builders={
-        "fortify": _fortify("APGD", _linf, loss="ce", steps=100, restarts=1, early_stop=False),
-        "torchattacks": _torchattacks(lambda ta, clf, r: ta.APGD(
-            clf, norm="Linf", eps=r.eps, steps=r.steps, n_restarts=1, loss="ce", seed=0)),
-        "art": _art(lambda a, est, r, b: a.AutoProjectedGradientDescent(
-            est, norm=np.inf, eps=r.eps, eps_step=2 * r.eps, max_iter=r.steps, nb_random_init=1,
-            batch_size=b, loss_type="cross_entropy", verbose=False)),
-        "foolbox": _missing("Foolbox has no APGD"),
-    }),
-    Row("cw-l2-100", "C&W-L2-100", "l2", UNBOUNDED_L2, 100, metric="median_l2",
-        note="c = 1, 1 binary-search step, Adam lr 0.01, no abort", builders={
-        "fortify": _fortify("CW", _unbounded_l2, steps=100, initial_const=1.0, binary_search_steps=1, lr=0.01,
-                            abort_early=False),
-        "torchattacks": _torchattacks(lambda ta, clf, r: ta.CW(clf, c=1.0, kappa=0, steps=r.steps, lr=0.01)),
-        "art": _art_slow("C&W is ~40x slower than the others (ANCHORS: 776 s / 200 images)"),
-        "foolbox": _foolbox(lambda fb, r: fb.attacks.L2CarliniWagnerAttack(
-            binary_search_steps=1, steps=r.steps, stepsize=0.01, initial_const=1.0, abort_early=False),
-            minimum_norm=True),
-    }),
-    Row("square-1000", "Square-1000", "linf", 0.1, 1000, note="1,000 queries, p_init 0.8", builders={
-        "fortify": _fortify("Square", _linf, n_queries=1000, p_init=0.8),
-        "torchattacks": _torchattacks(lambda ta, clf, r: ta.Square(
-            clf, norm="Linf", eps=r.eps, n_queries=r.steps, n_restarts=1, p_init=0.8, seed=0)),
-        "art": _art_slow("Square took 432 s on 20 images here (torchattacks: 15 s)"),
-        "foolbox": _missing("Foolbox has no Square attack"),
-    }),
+    Row(
+        "fgsm",
+        "FGSM",
+        "linf",
+        0.1,
+        1,
+        builders={
+            "fortify": _fortify("FGSM", _linf),
+            "plain": _plain_fgsm,
+            "torchattacks": _torchattacks(lambda ta, clf, r: ta.FGSM(clf, eps=r.eps)),
+            "art": _art(lambda a, est, r, b: a.FastGradientMethod(est, norm=np.inf, eps=r.eps, batch_size=b)),
+            "foolbox": _foolbox(lambda fb, r: fb.attacks.FGSM()),
+        },
+    ),
+    Row(
+        "pgd-40",
+        "PGD-40",
+        "linf",
+        0.1,
+        40,
+        note="random start, step 2.5*eps/40, no early stop",
+        builders={
+            "fortify": _fortify("PGD", _linf, steps=40, early_stop=False),
+            "plain": _plain_pgd,
+            "torchattacks": _torchattacks(
+                lambda ta, clf, r: ta.PGD(clf, eps=r.eps, alpha=r.step_size, steps=r.steps, random_start=True)
+            ),
+            "art": _art(
+                lambda a, est, r, b: a.ProjectedGradientDescentPyTorch(
+                    est,
+                    norm=np.inf,
+                    eps=r.eps,
+                    eps_step=r.step_size,
+                    max_iter=r.steps,
+                    num_random_init=1,
+                    batch_size=b,
+                    verbose=False,
+                )
+            ),
+            "foolbox": _foolbox(
+                lambda fb, r: fb.attacks.LinfPGD(abs_stepsize=r.step_size, steps=r.steps, random_start=True)
+            ),
+        },
+    ),
+    Row(
+        "apgd-ce-100",
+        "APGD-CE-100",
+        "linf",
+        0.1,
+        100,
+        note="1 restart",
+        builders={
+            "fortify": _fortify("APGD", _linf, loss="ce", steps=100, restarts=1, early_stop=False),
+            "torchattacks": _torchattacks(
+                lambda ta, clf, r: ta.APGD(
+                    clf, norm="Linf", eps=r.eps, steps=r.steps, n_restarts=1, loss="ce", seed=0
+                )
+            ),
+            "art": _art(
+                lambda a, est, r, b: a.AutoProjectedGradientDescent(
+                    est,
+                    norm=np.inf,
+                    eps=r.eps,
+                    eps_step=2 * r.eps,
+                    max_iter=r.steps,
+                    nb_random_init=1,
+                    batch_size=b,
+                    loss_type="cross_entropy",
+                    verbose=False,
+                )
+            ),
+            "foolbox": _missing("Foolbox has no APGD"),
+        },
+    ),
+    Row(
+        "cw-l2-100",
+        "C&W-L2-100",
+        "l2",
+        UNBOUNDED_L2,
+        100,
+        metric="median_l2",
+        note="c = 1, 1 binary-search step, Adam lr 0.01, no abort",
+        builders={
+            "fortify": _fortify(
+                "CW",
+                _unbounded_l2,
+                steps=100,
+                initial_const=1.0,
+                binary_search_steps=1,
+                lr=0.01,
+                abort_early=False,
+            ),
+            "torchattacks": _torchattacks(
+                lambda ta, clf, r: ta.CW(clf, c=1.0, kappa=0, steps=r.steps, lr=0.01)
+            ),
+            "art": _art_slow("C&W is ~40x slower than the others (ANCHORS: 776 s / 200 images)"),
+            "foolbox": _foolbox(
+                lambda fb, r: fb.attacks.L2CarliniWagnerAttack(
+                    binary_search_steps=1, steps=r.steps, stepsize=0.01, initial_const=1.0, abort_early=False
+                ),
+                minimum_norm=True,
+            ),
+        },
+    ),
+    Row(
+        "square-1000",
+        "Square-1000",
+        "linf",
+        0.1,
+        1000,
+        note="1,000 queries, p_init 0.8",
+        builders={
+            "fortify": _fortify("Square", _linf, n_queries=1000, p_init=0.8),
+            "torchattacks": _torchattacks(
+                lambda ta, clf, r: ta.Square(
+                    clf, norm="Linf", eps=r.eps, n_queries=r.steps, n_restarts=1, p_init=0.8, seed=0
+                )
+            ),
+            "art": _art_slow("Square took 432 s on 20 images here (torchattacks: 15 s)"),
+            "foolbox": _missing("Foolbox has no Square attack"),
+        },
+    ),
 ]
 
 
 # Peers so slow here that they run only with --slow-peers.
 SLOW_PEERS: dict[tuple[str, str], Builder] = {
-    ("cw-l2-100", "art"): _art(lambda a, est, r, b: a.CarliniL2Method(
-        est, confidence=0.0, learning_rate=0.01, binary_search_steps=1, max_iter=r.steps, initial_const=1.0,
-        batch_size=b, verbose=False)),
-    ("square-1000", "art"): _art(lambda a, est, r, b: a.SquareAttack(
-        est, norm=np.inf, eps=r.eps, max_iter=r.steps, p_init=0.8, nb_restarts=1, batch_size=b,
-        verbose=False)),
+    ("cw-l2-100", "art"): _art(
+        lambda a, est, r, b: a.CarliniL2Method(
+            est,
+            confidence=0.0,
+            learning_rate=0.01,
+            binary_search_steps=1,
+            max_iter=r.steps,
+            initial_const=1.0,
+            batch_size=b,
+            verbose=False,
+        )
+    ),
+    ("square-1000", "art"): _art(
+        lambda a, est, r, b: a.SquareAttack(
+            est,
+            norm=np.inf,
+            eps=r.eps,
+            max_iter=r.steps,
+            p_init=0.8,
+            nb_restarts=1,
+            batch_size=b,
+            verbose=False,
+        )
+    ),
 }
 
 

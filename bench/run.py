@@ -54,8 +54,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     keys = {r.key for r in ROWS}
     args.attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     args.libs = [s.strip() for s in args.libs.split(",") if s.strip()]
-    for bad, known, what in ((set(args.attacks) - keys, keys, "attack"), (set(args.libs) - set(LIBRARIES),
-                                                                            set(LIBRARIES), "library")):
+    for bad, known, what in (
+        (set(args.attacks) - keys, keys, "attack"),
+        (set(args.libs) - set(LIBRARIES), set(LIBRARIES), "library"),
+    ):
         if bad:
             parser.error(f"unknown {what} {sorted(bad)}; choose from {sorted(known)}")
     if args.n < 1 or args.rounds < 1:
@@ -103,7 +105,7 @@ def bench_row(clf: ft.Classifier, row: Row, x: Tensor, y: Tensor, args: argparse
     metrics: dict[str, dict[str, Any]] = {}
     names = list(runs)
     for r in range(args.rounds if names else 0):
-        for library in names[r % len(names):] + names[: r % len(names)]:
+        for library in names[r % len(names) :] + names[: r % len(names)]:
             x_adv, seconds = attack_all(runs[library], x, y)
             times[library].append(seconds)
             metrics.setdefault(library, quality(clf, row, x, y, x_adv))
@@ -111,25 +113,41 @@ def bench_row(clf: ft.Classifier, row: Row, x: Tensor, y: Tensor, args: argparse
     results = {}
     for library in names:
         median = statistics.median(times[library])
-        results[library] = {"seconds": median, "all_seconds": times[library],
-                            "images_per_s": x.shape[0] / median, **metrics[library]}
+        results[library] = {
+            "seconds": median,
+            "all_seconds": times[library],
+            "images_per_s": x.shape[0] / median,
+            **metrics[library],
+        }
     peers = [results[lib]["images_per_s"] for lib in names if lib != "fortify"]
     for entry in results.values():
         entry["vs_fastest_peer"] = entry["images_per_s"] / max(peers) if peers else None
-    return {"key": row.key, "title": row.title, "metric": row.metric, "note": row.note, "eps": row.eps,
-            "steps": row.steps, "results": results, "skipped": skipped}
+    return {
+        "key": row.key,
+        "title": row.title,
+        "metric": row.metric,
+        "note": row.note,
+        "eps": row.eps,
+        "steps": row.steps,
+        "results": results,
+        "skipped": skipped,
+    }
 
 
 def markdown(record: dict[str, Any]) -> str:
-    lines = ["| attack | library | images/s | s / run | × fastest peer | robust acc. | median L2 | note |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        "| attack | library | images/s | s / run | × fastest peer | robust acc. | median L2 | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for row in record["rows"]:
         for library, e in sorted(row["results"].items(), key=lambda kv: -kv[1]["images_per_s"]):
             ratio = f"{e['vs_fastest_peer']:.2f}" if e["vs_fastest_peer"] is not None else "–"
             l2 = f"{e['median_l2']:.3f}" if e["median_l2"] is not None else "–"
             flag = f"{e['violations']} outside ball/bounds" if e["violations"] else ""
-            lines.append(f"| {row['title']} | {library} | {e['images_per_s']:.1f} | {e['seconds']:.2f} | "
-                         f"{ratio} | {100 * e['robust_accuracy']:.1f}% | {l2} | {flag} |")
+            lines.append(
+                f"| {row['title']} | {library} | {e['images_per_s']:.1f} | {e['seconds']:.2f} | "
+                f"{ratio} | {100 * e['robust_accuracy']:.1f}% | {l2} | {flag} |"
+            )
         for library, reason in row["skipped"].items():
             lines.append(f"| {row['title']} | {library} | – | – | – | – | – | skipped: {reason} |")
     return "\n".join(lines) + "\n"
@@ -142,8 +160,13 @@ def environment() -> dict[str, Any]:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
-    return {"python": platform.python_version(), "machine": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "versions": versions}
+    return {
+        "python": platform.python_version(),
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "versions": versions,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,16 +176,26 @@ def main(argv: list[str] | None = None) -> int:
     clf, source = trained_model(quick=args.quick)
     x, y = test_images(args.n)
     clean = float((clf.predict(x) == y).float().mean())
-    print(f"model: cnn-small ({source}); clean accuracy {100 * clean:.1f}% on {x.shape[0]} test images; "
-          f"batch {BATCH}, {THREADS} threads, {args.rounds} round(s)", flush=True)
+    print(
+        f"model: cnn-small ({source}); clean accuracy {100 * clean:.1f}% on {x.shape[0]} test images; "
+        f"batch {BATCH}, {THREADS} threads, {args.rounds} round(s)",
+        flush=True,
+    )
     started = datetime.now(UTC)
     load_before = os.getloadavg()
     rows = [bench_row(clf, row, x, y, args) for row in ROWS if row.key in args.attacks]
-    record = {"command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "started": started.isoformat(timespec="seconds"), "n": x.shape[0], "batch": BATCH,
-              "rounds": args.rounds, "model": source, "clean_accuracy": clean,
-              "load_average_before_after": [load_before, os.getloadavg()], "environment": environment(),
-              "rows": rows}
+    record = {
+        "command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "started": started.isoformat(timespec="seconds"),
+        "n": x.shape[0],
+        "batch": BATCH,
+        "rounds": args.rounds,
+        "model": source,
+        "clean_accuracy": clean,
+        "load_average_before_after": [load_before, os.getloadavg()],
+        "environment": environment(),
+        "rows": rows,
+    }
     table = markdown(record)
     print("\n" + table)
     out = args.out

@@ -34,8 +34,15 @@ def trained_model(*, quick: bool, cache: Path = CACHE) -> tuple[ft.Classifier, s
     log.info("trained %s on %d images in %.1f s", ARCH, x.shape[0], history.total_s)
     if quick:
         return clf, f"trained on {x.shape[0]} images (quick, not cached)"
-    ft.zoo.save(clf, cache, dataset="fashion-mnist", method="standard", epochs=1, seed=0,
-                train_time_s=round(history.total_s, 1))
+    ft.zoo.save(
+        clf,
+        cache,
+        dataset="fashion-mnist",
+        method="standard",
+        epochs=1,
+        seed=0,
+        train_time_s=round(history.total_s, 1),
+    )
     return clf, f"trained on {x.shape[0]} images in {history.total_s:.0f} s, cached at {cache}"
 
 

@@ -27,6 +27,12 @@ CASES: list[AttackCase] = [
     AttackCase("pgd", lambda: ft.attacks.PGD(steps=10)),
     AttackCase("pgd-restarts", lambda: ft.attacks.PGD(steps=5, restarts=2)),
     AttackCase("pgd-no-early-stop", lambda: ft.attacks.PGD(steps=10, early_stop=False)),
+    AttackCase("apgd-ce", lambda: ft.attacks.APGD(steps=10)),
+    AttackCase("apgd-dlr-no-early-stop", lambda: ft.attacks.APGD(loss="dlr", steps=10, early_stop=False)),
+    AttackCase("apgd-t", lambda: ft.attacks.APGDT(steps=10, n_target_classes=2)),
+    AttackCase("cw", lambda: ft.attacks.CW(steps=30, binary_search_steps=3), threats=("l2",)),
+    AttackCase("deepfool", lambda: ft.attacks.DeepFool()),
+    AttackCase("fmn", lambda: ft.attacks.FMN(steps=30)),
     AttackCase("square", lambda: ft.attacks.Square(n_queries=300)),
     AttackCase("hopskipjump", lambda: ft.attacks.HopSkipJump(n_queries=500, steps=20, init_evals=30)),
 ]

@@ -16,9 +16,23 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_run_times_fortify_and_plain_loop_and_writes_table_and_json(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--n", "20", "--attacks", "fgsm,pgd-40",
-         "--libs", "fortify,plain", "--out", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--quick",
+            "--n",
+            "20",
+            "--attacks",
+            "fgsm,pgd-40",
+            "--libs",
+            "fortify,plain",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads(out.read_text())
@@ -35,7 +49,10 @@ def test_quick_run_times_fortify_and_plain_loop_and_writes_table_and_json(tmp_pa
 def test_unknown_attack_is_refused_with_the_known_names():
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--attacks", "nope"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert done.returncode == 2
     assert "unknown attack ['nope']" in done.stderr and "pgd-40" in done.stderr

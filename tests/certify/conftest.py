@@ -16,5 +16,15 @@ def noise_trained_cnn() -> tuple[ft.Classifier, torch.Tensor, torch.Tensor]:
     x, y = ft.data.load("synthetic", "train")
     torch.manual_seed(0)
     clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
-    ft.train(clf, (x, y), epochs=5, lr=3e-3, batch_size=64, seed=0, method="noise", sigma=NOISE_SIGMA, progress=False)
+    ft.train(
+        clf,
+        (x, y),
+        epochs=5,
+        lr=3e-3,
+        batch_size=64,
+        seed=0,
+        method="noise",
+        sigma=NOISE_SIGMA,
+        progress=False,
+    )
     return (clf, *ft.data.load("synthetic", "test"))

@@ -24,10 +24,20 @@ def test_result_holds_the_documented_certification_section(smooth: Smooth) -> No
     result = certified_accuracy(smooth, centers(6), y, radii=RADII, n0=20, n=300, alpha=0.01, dataset="toy")
     section = result.sections["certification"]
     assert result.kind == "certification" and result.n_samples == 6 and result.seed == 0
-    assert {"sigma", "n0", "n", "alpha", "max_radius", "radii", "certified_accuracy", "abstain_rate", "samples"} <= set(
-        section
+    assert {
+        "sigma",
+        "n0",
+        "n",
+        "alpha",
+        "max_radius",
+        "radii",
+        "certified_accuracy",
+        "abstain_rate",
+        "samples",
+    } <= set(section)
+    assert (
+        section["sigma"] == SIGMA and section["n0"] == 20 and section["n"] == 300 and section["alpha"] == 0.01
     )
-    assert section["sigma"] == SIGMA and section["n0"] == 20 and section["n"] == 300 and section["alpha"] == 0.01
     samples = section["samples"]
     assert [s["index"] for s in samples] == list(range(6))
     assert all(set(s) >= {"index", "label", "prediction", "radius", "correct"} for s in samples)
@@ -43,7 +53,9 @@ def test_result_holds_the_documented_certification_section(smooth: Smooth) -> No
 
 
 def test_result_survives_a_json_round_trip(smooth: Smooth) -> None:
-    result = certified_accuracy(smooth, centers(3), torch.zeros(3, dtype=torch.long), radii=RADII, n0=10, n=100)
+    result = certified_accuracy(
+        smooth, centers(3), torch.zeros(3, dtype=torch.long), radii=RADII, n0=10, n=100
+    )
     again = ft.Result.from_json(result.to_json())
     assert again.sections["certification"] == result.sections["certification"]
 
@@ -57,7 +69,10 @@ def test_shards_certified_separately_reduce_to_the_full_run(smooth: Smooth) -> N
         samples += certify_samples(smooth, x[idx], y[idx], n0=10, n=200, alpha=0.01, indices=idx)
     reduced = certification_result(samples, smooth, n0=10, n=200, alpha=0.01, radii=RADII)
     assert reduced.sections["certification"]["samples"] == full.sections["certification"]["samples"]
-    assert reduced.sections["certification"]["certified_accuracy"] == full.sections["certification"]["certified_accuracy"]
+    assert (
+        reduced.sections["certification"]["certified_accuracy"]
+        == full.sections["certification"]["certified_accuracy"]
+    )
 
 
 @pytest.mark.parametrize("radii", [[], [-0.1], [float("inf")], [float("nan")]])

@@ -12,7 +12,9 @@ from tests.certify.conftest import NOISE_SIGMA
 ALPHA = 0.001
 
 
-def _attack_each(target: ft.Classifier, x: torch.Tensor, labels: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+def _attack_each(
+    target: ft.Classifier, x: torch.Tensor, labels: torch.Tensor, radii: torch.Tensor
+) -> torch.Tensor:
     attack = ft.attacks.PGD(steps=10, rel_stepsize=0.25, seed=0)
     return torch.cat(
         [attack(target, x[i : i + 1], labels[i : i + 1], ft.L2(float(radii[i]))) for i in range(x.shape[0])]
@@ -32,7 +34,9 @@ def test_pgd_with_eot_never_succeeds_inside_the_certified_radius(noise_trained_c
     assert torch.all((inside == labels) | (inside == ABSTAIN)), (inside, labels)
 
     outside = smooth.predict(_attack_each(target, x, labels, 4 * radii), n=500, alpha=ALPHA)
-    assert bool(((outside != labels) & (outside != ABSTAIN)).any()), "the attack should work with 4x the budget"
+    assert bool(((outside != labels) & (outside != ABSTAIN)).any()), (
+        "the attack should work with 4x the budget"
+    )
 
 
 def test_noise_averaged_is_a_randomized_differentiable_classifier(noise_trained_cnn) -> None:

@@ -18,19 +18,36 @@ def test_smoothing_methods_are_registered() -> None:
     assert {"noise", "consistency"} <= set(ft.training.method_names())
 
 
-def test_noise_training_makes_the_model_more_accurate_under_gaussian_noise(noise_trained_cnn, tiny_cnn) -> None:
+def test_noise_training_makes_the_model_more_accurate_under_gaussian_noise(
+    noise_trained_cnn, tiny_cnn
+) -> None:
     noisy, x_test, y_test = noise_trained_cnn  # method="noise", sigma 0.5
     standard = tiny_cnn[0]  # the same recipe with method="standard"
-    assert _accuracy_under_noise(noisy, x_test, y_test, 0.5) > _accuracy_under_noise(standard, x_test, y_test, 0.5)
-    assert _accuracy_under_noise(noisy, x_test, y_test, 1.0) >= _accuracy_under_noise(standard, x_test, y_test, 1.0) + 0.02
+    assert _accuracy_under_noise(noisy, x_test, y_test, 0.5) > _accuracy_under_noise(
+        standard, x_test, y_test, 0.5
+    )
+    assert (
+        _accuracy_under_noise(noisy, x_test, y_test, 1.0)
+        >= _accuracy_under_noise(standard, x_test, y_test, 1.0) + 0.02
+    )
 
 
 def test_consistency_training_runs_and_keeps_clean_accuracy() -> None:
     x, y = ft.data.load("synthetic", "train")
     torch.manual_seed(0)
     clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
-    ft.train(clf, (x, y), epochs=3, lr=3e-3, batch_size=64, method="consistency", sigma=0.5, m=2, lbd=5.0,
-             progress=False)
+    ft.train(
+        clf,
+        (x, y),
+        epochs=3,
+        lr=3e-3,
+        batch_size=64,
+        method="consistency",
+        sigma=0.5,
+        m=2,
+        lbd=5.0,
+        progress=False,
+    )
     x_test, y_test = ft.data.load("synthetic", "test")
     assert float((clf.predict(x_test) == y_test).float().mean()) > 0.9
 

@@ -103,7 +103,9 @@ def test_same_seed_gives_the_same_answer_and_shards_match_the_full_run() -> None
     clf = threshold_classifier(0.9, SIGMA)
     full = Smooth(clf, SIGMA, seed=7).certify(centers(6), n0=10, n=50, alpha=0.01)
     again = Smooth(clf, SIGMA, seed=7).certify(centers(6), n0=10, n=50, alpha=0.01)
-    shard = Smooth(clf, SIGMA, seed=7, batch_size=3).certify(centers(2), n0=10, n=50, alpha=0.01, indices=[4, 5])
+    shard = Smooth(clf, SIGMA, seed=7, batch_size=3).certify(
+        centers(2), n0=10, n=50, alpha=0.01, indices=[4, 5]
+    )
     other = Smooth(clf, SIGMA, seed=8).certify(centers(6), n0=10, n=50, alpha=0.01)
     assert all(torch.equal(a, b) for a, b in zip(full, again, strict=True))
     assert torch.equal(full.p_lower[4:], shard.p_lower)

@@ -7,7 +7,7 @@ import torch
 
 import fortify as ft
 from fortify.evaluation import AttackView, attack_view, plan_for
-from tests.evaluation.defenses import Dropout, QuantizedClassifier, Quantize, RandomResize, Saturate, behind
+from tests.evaluation.defenses import Dropout, Quantize, QuantizedClassifier, RandomResize, Saturate, behind
 
 EPS = ft.Linf(0.3)
 N = 16
@@ -26,7 +26,9 @@ def test_quantised_inputs_fool_naive_pgd_but_not_evaluate(tiny_cnn):
     clf, x, y = tiny_cnn
     defended = behind(clf, Quantize())
     x, y = x[:N], y[:N]
-    assert naive_pgd_accuracy(defended, x, y) >= 0.9, "the defense must mask gradients for this test to mean anything"
+    assert naive_pgd_accuracy(defended, x, y) >= 0.9, (
+        "the defense must mask gradients for this test to mean anything"
+    )
     result = ft.evaluate(defended, x, y, EPS)
     assert result.robust_accuracy <= 0.4
     why = diagnostic(result, "gradients")

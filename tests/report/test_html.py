@@ -61,6 +61,8 @@ def test_several_results_of_one_norm_form_a_curve_and_an_overview():
     results = [make_result(eps=e, robust=r) for e, r in ((0.05, 0.7), (0.1, 0.4), (0.2, 0.1))]
     page = ft.report.render_html(results)
     assert "linf, 3 evaluations" in page and "<polyline" in page
+    curve = ft.report.readers.robustness_curves(results)[0]
+    assert curve.xs == [0.0, 0.05, 0.1, 0.2] and curve.ys == [0.9, 0.7, 0.4, 0.1]  # starts at clean accuracy
     assert (
         '<section id="overview">' in page and page.count("<h3>linf ") == 2 * 3
     )  # attacks and classes, per eps

@@ -73,7 +73,7 @@ def _collapsible(xv: Tensor, yv: Tensor) -> ft.Classifier:
 def test_monitor_flags_pgd_falling_while_fgsm_rises():
     (x, y), (xv, yv) = ft.data.load("synthetic", "train"), ft.data.load("synthetic", "test", n=128)
     clf = _collapsible(xv, yv)
-    ft.train(clf, (x, y), epochs=4, lr=3e-3, batch_size=64, method="pgd", threat=ft.Linf(EPS), steps=5,
+    ft.train(clf, (x, y), epochs=3, lr=3e-3, batch_size=64, method="pgd", threat=ft.Linf(EPS), steps=5,
              progress=False)
     monitor = CatastrophicOverfittingMonitor(xv, yv, ft.Linf(EPS))
     optimizer = torch.optim.Adam(clf.parameters())

@@ -149,11 +149,11 @@ class TabularConstraints:
         """
         if not isinstance(threat, (Linf, L2)):
             raise FortifyError(f"tabular constraints support ft.Linf and ft.L2 threats, got {threat!r}")
-        out = x_adv.clone()
+        out = x.clone()
         spent = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         grouped = [c for g in self.one_hot for c in g]
         if discrete:
-            spent = self._switch_groups(out, x, threat)
+            spent = self._switch_groups(out, x_adv, x, threat)
         free = self.mutable(x)
         free[grouped] = not discrete
         delta = torch.where(free, x_adv - x, torch.zeros_like(x))
@@ -181,11 +181,11 @@ class TabularConstraints:
                 delta[:, col] = torch.trunc(delta[:, col] / step + 1e-6 * delta[:, col].sign()) * step
         return torch.where(free, x + delta, out)
 
-    def _switch_groups(self, out: Tensor, x: Tensor, threat: Threat) -> Tensor:
+    def _switch_groups(self, out: Tensor, x_adv: Tensor, x: Tensor, threat: Threat) -> Tensor:
         """Set each one-hot group of ``out`` to its argmax where the budget allows; return spent budget."""
         spent = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         for group in self.one_hot:
-            new, old = out[:, group].argmax(dim=1), x[:, group].argmax(dim=1)
+            new, old = x_adv[:, group].argmax(dim=1), x[:, group].argmax(dim=1)
             if isinstance(threat, Linf):
                 allowed = (new != old) & (threat.eps >= 1)
             else:

@@ -58,8 +58,8 @@ class HopSkipJump(Attack):
       ``steps`` (50) iterations at most; ``init_evals`` (100) probes ``B_0`` of the first gradient
       estimate, ``max_evals`` (10000) the cap on ``B_t``; ``init_trials`` (100) random draws tried
       for an adversarial starting point (a sample with none is returned unchanged);
-      ``targeted`` (``y`` holds targets; the start must then be noise that the model labels as the
-      target), ``seed``.
+      ``targeted`` (``y`` holds targets; a sample starts from the nearest other input of the batch that
+      the model labels as its target, else from noise that it does), ``seed``.
     Each sample stops as soon as its adversarial point lies inside the threat's ball.
     Shapes: ``x`` ``(N, ...)`` in the model's bounds, ``y`` ``(N,)``; returns ``x_adv`` like ``x``.
     Accepts a ``Classifier`` or any ``BlackBox`` (labels suffice). ``attack(...)`` reports queries.
@@ -124,10 +124,18 @@ class HopSkipJump(Attack):
         return AttackOutput(adv.reshape(x.shape))
 
     def _start(self, phi: _Decision, flat: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Uniform noise in the bounds that the model finds adversarial, and which samples have one."""
+        """Adversarial starting points and which samples have one: for a targeted attack the nearest
+        other input of the batch that the model labels as the target (one query per sample), then
+        uniform noise in the bounds."""
         low, high = phi.model.bounds
         start = flat.clone()
         found = torch.zeros(flat.shape[0], dtype=torch.bool, device=flat.device)
+        if phi.targeted and flat.shape[0] > 1:
+            labels = phi.model.labels(flat.reshape((-1,) + phi.shape))
+            usable = labels[None, :] == phi.y[:, None]
+            dist = torch.cdist(flat, flat).masked_fill(~usable, torch.inf)
+            found = usable.any(dim=1)
+            start[found] = flat[dist.argmin(dim=1)[found]]
         for _ in range(self.init_trials):
             todo = (~found).nonzero().squeeze(1)
             if todo.numel() == 0:

@@ -73,6 +73,9 @@ class PGD(Attack):
         return rel * threat.eps
 
     def _run(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator) -> Tensor:
+        if self.restarts == 1:
+            # nothing to choose between: skip the forward pass that ranks restarts (the caller checks anyway)
+            return self._one_run(clf, x, y, threat, generator)[0]
         best = x.clone()
         best_loss = torch.full((x.shape[0],), -torch.inf, device=x.device, dtype=x.dtype)
         todo = torch.arange(x.shape[0], device=x.device)

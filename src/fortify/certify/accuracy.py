@@ -158,7 +158,13 @@ def certified_accuracy(
     started = time.perf_counter()
     samples = certify_samples(smooth, x, y, n0=n0, n=n, alpha=alpha, progress=progress)
     return certification_result(
-        samples, smooth, n0=n0, n=n, alpha=alpha, radii=radii, dataset=dataset,
+        samples,
+        smooth,
+        n0=n0,
+        n=n,
+        alpha=alpha,
+        radii=radii,
+        dataset=dataset,
         total_s=time.perf_counter() - started,
     )
 

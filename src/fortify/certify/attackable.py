@@ -9,11 +9,10 @@ module is that estimate; it is an approximation of ``G``, and ``G`` is a proxy f
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
+from fortify.certify.smooth import check_sigma
 from fortify.model import Classifier
 from fortify.types import FortifyError
 
@@ -35,12 +34,10 @@ class NoiseAveraged(Classifier):
     def __init__(self, clf: Classifier, sigma: float, *, samples: int = 32, seed: int = 0) -> None:
         if not isinstance(clf, Classifier):
             raise TypeError(f"NoiseAveraged takes a fortify Classifier, got {type(clf).__name__}")
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
-            raise FortifyError(f"sigma must be a finite number > 0, got {sigma!r}")
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise FortifyError(f"samples must be an integer >= 1, got {samples!r}")
         super().__init__(clf, num_classes=clf.num_classes, bounds=clf.bounds, batch_size=clf.batch_size)
-        self.sigma = float(sigma)
+        self.sigma = check_sigma(sigma)
         self.samples = samples
         self.seed = int(seed)
         self._generators: dict[torch.device, torch.Generator] = {}

@@ -51,6 +51,13 @@ def positive_int(name: str, value: int) -> int:
     return value
 
 
+def check_sigma(sigma: float) -> float:
+    number = not isinstance(sigma, bool) and isinstance(sigma, (int, float))
+    if not number or not math.isfinite(sigma) or sigma <= 0:
+        raise FortifyError(f"sigma must be a finite number > 0, got {sigma!r}")
+    return float(sigma)
+
+
 def check_alpha(alpha: float) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < float(alpha) < 1.0:
         raise FortifyError(f"alpha must be a number in (0, 1), got {alpha!r}")
@@ -83,12 +90,10 @@ class Smooth:
     ) -> None:
         if not isinstance(clf, Classifier):
             raise TypeError(f"Smooth takes a fortify Classifier, got {type(clf).__name__}")
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
-            raise FortifyError(f"sigma must be a finite number > 0, got {sigma!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise FortifyError(f"seed must be an integer >= 0, got {seed!r}")
         self.clf = clf
-        self.sigma = float(sigma)
+        self.sigma = check_sigma(sigma)
         self.batch_size = positive_int("batch_size", batch_size)
         self.seed = seed
 

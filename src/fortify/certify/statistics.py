@@ -39,7 +39,7 @@ def lower_confidence_bound(successes: int, trials: int, alpha: float) -> float:
 
 
 def certified_radius(sigma: float, p_lower: float) -> float:
-    """L2 radius ``sigma * Phi^-1(p_lower)`` certified when ``p_lower > 1/2`` (else 0.0: nothing certified)."""
+    """The L2 radius ``sigma * Phi^-1(p_lower)``, certified when ``p_lower > 1/2`` (else 0.0)."""
     if p_lower <= 0.5:
         return 0.0
     return float(sigma * norm.ppf(p_lower))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fortify.cli.app import app
@@ -18,13 +19,23 @@ EXIT_FAILED = 1
 
 
 def outcome_table(outcome: GateOutcome, title: str) -> Table:
+    """One row per check with its verdict in green or red (evidence is printed below the table)."""
     table = Table(title=title)
-    for column in ("check", "measured", "required", "verdict", "detail"):
-        table.add_column(column, justify="right" if column in ("measured", "required") else "left")
+    table.add_column("check")
+    table.add_column("measured", justify="right", no_wrap=True)
+    table.add_column("required", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
     for item in outcome.checks:
         verdict = "[bold green]PASS[/]" if item.passed else "[bold red]FAIL[/]"
-        table.add_row(item.name, item.measured, item.required, verdict, item.detail)
+        table.add_row(item.name, item.measured, item.required, verdict)
     return table
+
+
+def print_details(outcome: GateOutcome) -> None:
+    for item in outcome.checks:
+        if item.detail:
+            colour = "green" if item.passed else "red"
+            console.print(f"[{colour}]{escape(item.name)}[/]: {escape(item.detail)}", highlight=False)
 
 
 @app.command("gate")
@@ -42,6 +53,7 @@ def gate_command(
     old = Result.load(str(baseline)) if baseline is not None else None
     outcome = check(rules, loaded, old)
     console.print(outcome_table(outcome, f"release gate: {policy.name}"))
+    print_details(outcome)
     if junit is not None:
         try:
             junit.parent.mkdir(parents=True, exist_ok=True)

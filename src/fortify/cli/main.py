@@ -7,6 +7,7 @@ import sys
 import typer
 
 from fortify.cli import (  # noqa: F401  (commands register on import)
+    certify_cmd,
     data_cmd,
     demo_cmd,
     evaluate_cmd,

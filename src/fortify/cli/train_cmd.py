@@ -74,7 +74,7 @@ def train_and_save(
 def train_command(
     data: Annotated[str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")] = "fashion-mnist",
     arch: Annotated[str, typer.Option(help=f"architecture: {', '.join(zoo.names())}")] = "cnn-small",
-    method: Annotated[str, typer.Option(help="standard, pgd, fast, trades (or any registered method)")] = "standard",
+    method: Annotated[str, typer.Option(help="standard, pgd, fast, trades, noise...")] = "standard",
     eps: Annotated[float | None, typer.Option(help="radius adversarial methods train against")] = None,
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
     epochs: Annotated[int, typer.Option(min=1)] = 2,
@@ -89,6 +89,7 @@ def train_command(
     variant: Annotated[str | None, typer.Option(help="fast: fgsm-rs or n-fgsm")] = None,
     beta: Annotated[float | None, typer.Option(help="trades: robustness weight")] = None,
     clean_ratio: Annotated[float | None, typer.Option(help="pgd: weight of the clean loss")] = None,
+    sigma: Annotated[float | None, typer.Option(help="noise, consistency: Gaussian noise level")] = None,
     val_n: Annotated[int, typer.Option(min=0, help="hold out the last N training samples for validation")] = 0,
     early_stopping: Annotated[int | None, typer.Option(help="stop after N epochs without improvement")] = None,
     init: Annotated[Path | None, typer.Option(help="fine-tune this model.safetensors instead of a fresh one")] = None,
@@ -108,7 +109,8 @@ def train_command(
     if method in ("pgd", "fast", "trades") and eps is None:
         raise FortifyError(f"--method {method} needs --eps (e.g. --eps 0.1)")
     threat = make_threat(norm, eps) if eps is not None else None
-    given = {"steps": steps, "alpha": alpha, "variant": variant, "beta": beta, "clean_ratio": clean_ratio}
+    given = {"steps": steps, "alpha": alpha, "variant": variant, "beta": beta, "clean_ratio": clean_ratio,
+             "sigma": sigma}
     options = {k: v for k, v in given.items() if v is not None}
     train_options = {"optimizer": optimizer, "weight_decay": weight_decay, "lr_schedule": lr_schedule,
                      "eps_ramp": eps_ramp, "early_stopping": early_stopping}

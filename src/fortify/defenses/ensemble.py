@@ -9,7 +9,8 @@ Modes (all return ``(N, num_classes)`` "logits" whose argmax is the ensemble's p
   a tie-break by mean probability (``1e-3`` weight, so it never overturns a vote). Not differentiable
   (the argmax has zero gradient): ``differentiable = False``, and ``surrogate(x)`` gives the
   ``mean_probs`` output, the differentiable approximation for BPDA on the backward pass
-  (``straight_through(x)`` combines both).
+  (``straight_through(x)`` combines both; ``forward_bpda`` and ``backward_approximation`` are the names
+  ``fortify.evaluation.adaptive`` looks for).
 
 ``randomized`` is True when any member is randomized.
 """
@@ -89,6 +90,14 @@ class Ensemble(Classifier):
         """``forward``'s value with ``surrogate``'s gradient (BPDA)."""
         approx = self.surrogate(x)
         return approx + (self(x) - approx).detach()
+
+    def forward_bpda(self, x: Tensor) -> Tensor:
+        """The name adaptive evaluation looks for on a non-differentiable classifier: ``straight_through``."""
+        return self.straight_through(x)
+
+    def backward_approximation(self, x: Tensor) -> Tensor:
+        """The name adaptive evaluation looks for on a non-differentiable component: ``surrogate``."""
+        return self.surrogate(x)
 
     def describe(self) -> dict[str, object]:
         info = super().describe()

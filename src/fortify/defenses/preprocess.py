@@ -8,7 +8,8 @@ shape in ``bounds`` and declares two flags that adaptive evaluation reads (Athal
   gradients through ``forward`` are zero or meaningless, and an attack must use BPDA: replace the
   component by a differentiable approximation on the backward pass. ``straight_through(x)`` does that
   with the identity approximation (forward value of the component, gradient of the identity), which is
-  sound for components that keep ``g(x) ~ x``, as all of these do.
+  sound for components that keep ``g(x) ~ x``, as all of these do. (``fortify.evaluation.adaptive``
+  applies the same identity approximation to any component marked non-differentiable.)
 - ``randomized``: each call draws fresh randomness (from torch's global generator, so a seeded run is
   reproducible); an attack must average gradients over draws (EOT).
 

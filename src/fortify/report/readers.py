@@ -50,7 +50,7 @@ def threat_label(result: Result) -> str:
 def robustness_curves(results: Sequence[Result]) -> list[Curve]:
     """Robust accuracy against eps: each result's sweep, plus one curve per norm across several results.
 
-    A sweep starts at eps 0 with its clean accuracy. Results measured at distinct radii of the same
+    A curve starts at eps 0 with the clean accuracy. Results measured at distinct radii of the same
     norm (e.g. one ``evaluate`` per eps) form a curve when there are at least two of them.
     """
     curves: list[Curve] = []
@@ -62,13 +62,20 @@ def robustness_curves(results: Sequence[Result]) -> list[Curve]:
                 xs, ys = list(sweep.epsilons), list(sweep.robust_accuracy)
             curves.append(Curve(f"{sweep.norm} sweep ({sweep.method})", xs, ys))
     by_norm: dict[str, dict[float, float]] = {}
+    clean: dict[str, list[float]] = {}
     for result in results:
         if result.threat is not None and result.robust_accuracy is not None:
             by_norm.setdefault(result.threat.norm, {})[result.threat.eps] = result.robust_accuracy
+            if result.clean_accuracy is not None:
+                clean.setdefault(result.threat.norm, []).append(result.clean_accuracy)
     for norm, points in by_norm.items():
-        if len(points) >= 2:
-            eps = sorted(points)
-            curves.append(Curve(f"{norm}, {len(eps)} evaluations", eps, [points[e] for e in eps]))
+        if len(points) < 2:
+            continue
+        name = f"{norm}, {len(points)} evaluations"
+        if 0.0 not in points and clean.get(norm):
+            points = {0.0: min(clean[norm]), **points}  # eps 0 is the clean accuracy
+        eps = sorted(points)
+        curves.append(Curve(name, eps, [points[e] for e in eps]))
     return curves
 
 

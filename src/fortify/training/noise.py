@@ -26,7 +26,8 @@ from fortify.types import FortifyError
 
 
 def _check_sigma(sigma: float) -> float:
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
+    number = not isinstance(sigma, bool) and isinstance(sigma, (int, float))
+    if not number or not math.isfinite(sigma) or sigma <= 0:
         raise FortifyError(f"sigma must be a finite number > 0, got {sigma!r}")
     return float(sigma)
 

@@ -1,0 +1,158 @@
+"""fortify's `standard` suite against AutoAttack standard, side by side, on Fashion-MNIST models.
+
+AutoAttack is torchattacks' implementation rebuilt at the paper's 100 iterations (its own
+``AutoAttack(version="standard")`` leaves APGD, APGD-T and FAB-T at 10; see /work/shared/ANCHORS.md):
+``MultiAttack([APGD(ce), APGDT(9 targets), FAB(multi_targeted=True), Square(n_queries=5000)])``, each
+on the points still robust. Both run on the same images, one thread, one after the other.
+
+Models (cached as safetensors under ``runs/bench-evaluate/``):
+- ``standard``: cnn-small, 1 epoch of standard training (``bench/workload.py``'s cached model if present);
+- ``fast-at``: cnn-small, FGSM-RS fast adversarial training at Linf 0.1 on the first ``--train-images``;
+- ``masked``: the fast-AT model behind 3-bit input quantisation (``ft.defenses.BitDepth(3)``): its
+  gradients are zero, so gradient attacks that do not use BPDA fail.
+
+Run (slow; writes bench/results/evaluate_vs_autoattack.json):
+    .venv/bin/python bench/evaluate_vs_autoattack.py --n 200 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import fortify as ft
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "runs" / "bench-evaluate"
+log = logging.getLogger("bench.evaluate")
+
+
+def _train(name: str, train_images: int, epochs: int) -> ft.Classifier:
+    x, y = ft.data.load("fashion-mnist", "train", n=train_images)
+    torch.manual_seed(0)
+    clf = ft.Classifier(ft.zoo.create("cnn-small", (1, 28, 28), 10), num_classes=10)
+    options = {} if name == "standard" else {"method": "fast", "threat": ft.Linf(0.1)}
+    history = ft.train(clf, (x, y), epochs=epochs, lr=1e-3, batch_size=128, seed=0, progress=False, **options)
+    log.info("trained %s on %d images in %.0f s", name, x.shape[0], history.total_s)
+    return clf
+
+
+def model(name: str, train_images: int, epochs: int) -> ft.Classifier:
+    """The named benchmark model, trained once and cached."""
+    if name == "masked":
+        from fortify.defenses import BitDepth, defend
+
+        return defend(model("fast-at", train_images, epochs), preprocess=[BitDepth(3)])
+    shared = ROOT / "runs" / "bench" / "model.safetensors"
+    path = shared if name == "standard" and shared.is_file() else CACHE / f"{name}.safetensors"
+    if path.is_file():
+        return ft.zoo.load(path)
+    clf = _train(name, 60_000 if name == "standard" else train_images, 1 if name == "standard" else epochs)
+    ft.zoo.save(clf, path, dataset="fashion-mnist", method="standard" if name == "standard" else "fast")
+    return clf
+
+
+def autoattack(
+    clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int
+) -> tuple[float, float]:
+    """Robust accuracy and seconds of AutoAttack standard at 100 iterations (torchattacks)."""
+    import torchattacks as ta
+
+    attack = ta.MultiAttack(
+        [
+            ta.APGD(clf, norm="Linf", eps=eps, steps=100, n_restarts=1, loss="ce", seed=seed),
+            ta.APGDT(clf, norm="Linf", eps=eps, steps=100, n_restarts=1, n_classes=10, seed=seed),
+            ta.FAB(
+                clf,
+                norm="Linf",
+                eps=eps,
+                steps=100,
+                n_restarts=1,
+                multi_targeted=True,
+                n_classes=10,
+                seed=seed,
+            ),
+            ta.Square(clf, norm="Linf", eps=eps, n_queries=5000, n_restarts=1, seed=seed),
+        ]
+    )
+    start = time.perf_counter()
+    x_adv = attack(x, y)
+    elapsed = time.perf_counter() - start
+    return float((clf.predict(x_adv) == y).float().mean()), elapsed
+
+
+def compare(name: str, clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int) -> dict:
+    start = time.perf_counter()
+    result = ft.evaluate(clf, x, y, ft.Linf(eps), suite="standard", seed=seed, progress=False)
+    ours_s = time.perf_counter() - start
+    log.info("%s: fortify standard %.1f%% in %.0f s", name, 100 * result.robust_accuracy, ours_s)
+    aa_acc, aa_s = autoattack(clf, x, y, eps, seed)
+    log.info("%s: AutoAttack %.1f%% in %.0f s", name, 100 * aa_acc, aa_s)
+    return {
+        "model": name,
+        "n": int(x.shape[0]),
+        "eps": eps,
+        "clean": result.clean_accuracy,
+        "fortify_robust": result.robust_accuracy,
+        "autoattack_robust": aa_acc,
+        "fortify_s": ours_s,
+        "autoattack_s": aa_s,
+        "time_ratio": ours_s / aa_s,
+        "points_above_autoattack": 100 * (result.robust_accuracy - aa_acc),
+        "fortify_attacks": [
+            {
+                "name": r.name,
+                "n_attacked": r.n_attacked,
+                "n_succeeded": r.n_succeeded,
+                "time_s": r.time_s,
+                "forward_passes": r.forward_passes,
+                "backward_passes": r.backward_passes,
+            }
+            for r in result.per_attack
+        ],
+        "diagnostics": {d.name: d.passed for d in result.diagnostics},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200, help="test images per model")
+    parser.add_argument("--eps", type=float, default=0.1)
+    parser.add_argument("--models", default="standard,fast-at,masked")
+    parser.add_argument("--train-images", type=int, default=20_000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / "evaluate_vs_autoattack.json"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    torch.set_num_threads(args.threads)
+    x, y = ft.data.load("fashion-mnist", "test", n=args.n)
+    rows = []
+    for name in args.models.split(","):
+        rows.append(compare(name, model(name, args.train_images, args.epochs), x, y, args.eps, args.seed))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2))
+    print(
+        "| model | n | clean | fortify standard | AutoAttack (100 it.) | fortify s | AutoAttack s | ratio |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['model']} | {r['n']} | {100 * r['clean']:.1f} | {100 * r['fortify_robust']:.1f} | "
+            f"{100 * r['autoattack_robust']:.1f} | {r['fortify_s']:.0f} | {r['autoattack_s']:.0f} | "
+            f"{r['time_ratio']:.2f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

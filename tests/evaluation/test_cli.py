@@ -1,0 +1,76 @@
+"""`fortify sweep` and `fortify evaluate --suite`: the evaluation engine reached from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import fortify as ft
+from fortify.cli.main import main
+from fortify.cli.sweep_cmd import parse_epsilons
+
+
+@pytest.fixture(scope="module")
+def model_file(tiny_cnn, tmp_path_factory):
+    clf, _, _ = tiny_cnn
+    return ft.zoo.save(clf, tmp_path_factory.mktemp("m") / "tiny.safetensors", dataset="synthetic")
+
+
+def test_sweep_writes_a_curve(model_file, tmp_path, capsys):
+    out = tmp_path / "sweep.json"
+    args = [
+        "sweep",
+        "--model",
+        str(model_file),
+        "--data",
+        "synthetic",
+        "--n",
+        "12",
+        "--eps",
+        "0.1,0.3",
+        "--suite",
+        "quick",
+        "--no-refine",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    ]
+    assert main(args) == 0
+    data = json.loads(out.read_text())
+    assert data["sweep"]["epsilons"] == [0.1, 0.3] and data["sweep"]["method"] == "min-norm"
+    assert data["schema_version"] == "1.1"
+    assert "robust accuracy" in capsys.readouterr().out
+
+
+def test_sweep_refuses_unsorted_or_malformed_epsilons(model_file, capsys):
+    base = ["sweep", "--model", str(model_file), "--data", "synthetic", "--n", "4"]
+    assert main([*base, "--eps", "0.3,0.1"]) == 2
+    assert "increasing" in capsys.readouterr().err
+    assert main([*base, "--eps", "0.1,abc"]) == 2
+    assert parse_epsilons("0.01, 0.1") == [0.01, 0.1]
+
+
+def test_evaluate_takes_the_standard_suite(model_file, tmp_path):
+    out = tmp_path / "eval.json"
+    args = [
+        "evaluate",
+        "--model",
+        str(model_file),
+        "--data",
+        "synthetic",
+        "--n",
+        "6",
+        "--eps",
+        "0.3",
+        "--suite",
+        "standard",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    ]
+    assert main(args) == 0
+    result = ft.Result.load(str(out))
+    assert result.suite == "standard" and [r.name for r in result.per_attack][0] == "apgd-ce"
