@@ -6,13 +6,16 @@ AutoAttack is torchattacks' implementation rebuilt at the paper's 100 iterations
 on the points still robust. Both run on the same images, one thread, one after the other.
 
 Models (cached as safetensors under ``runs/bench-evaluate/``):
-- ``standard``: cnn-small, 1 epoch of standard training (``bench/workload.py``'s cached model if present);
-- ``fast-at``: cnn-small, FGSM-RS fast adversarial training at Linf 0.1 on the first ``--train-images``;
+- ``standard``: ``--arch`` (cnn-small), 1 epoch of standard training on the 60k training images
+  (``bench/workload.py``'s cached cnn-small if present);
+- ``fast-at``: ``--arch``, FGSM-RS fast adversarial training at Linf 0.1 on the first ``--train-images``;
 - ``masked``: the fast-AT model behind 3-bit input quantisation (``ft.defenses.BitDepth(3)``): its
   gradients are zero, so gradient attacks that do not use BPDA fail.
 
-Run (slow; writes bench/results/evaluate_vs_autoattack.json):
-    .venv/bin/python bench/evaluate_vs_autoattack.py --n 200 --threads 1
+Run (slow; rows are merged into bench/results/evaluate_vs_autoattack.json by model, arch and n):
+    .venv/bin/python bench/evaluate_vs_autoattack.py --n 100 --threads 1 --models standard
+    .venv/bin/python bench/evaluate_vs_autoattack.py --n 100 --threads 1 --models fast-at,masked \\
+        --arch cnn-tiny
 """
 
 from __future__ import annotations
@@ -33,27 +36,30 @@ CACHE = ROOT / "runs" / "bench-evaluate"
 log = logging.getLogger("bench.evaluate")
 
 
-def _train(name: str, train_images: int, epochs: int) -> ft.Classifier:
+def _train(name: str, arch: str, train_images: int, epochs: int) -> ft.Classifier:
     x, y = ft.data.load("fashion-mnist", "train", n=train_images)
     torch.manual_seed(0)
-    clf = ft.Classifier(ft.zoo.create("cnn-small", (1, 28, 28), 10), num_classes=10)
+    clf = ft.Classifier(ft.zoo.create(arch, (1, 28, 28), 10), num_classes=10)
     options = {} if name == "standard" else {"method": "fast", "threat": ft.Linf(0.1)}
     history = ft.train(clf, (x, y), epochs=epochs, lr=1e-3, batch_size=128, seed=0, progress=False, **options)
     log.info("trained %s on %d images in %.0f s", name, x.shape[0], history.total_s)
     return clf
 
 
-def model(name: str, train_images: int, epochs: int) -> ft.Classifier:
+def model(name: str, arch: str, train_images: int, epochs: int) -> ft.Classifier:
     """The named benchmark model, trained once and cached."""
     if name == "masked":
         from fortify.defenses import BitDepth, defend
 
-        return defend(model("fast-at", train_images, epochs), preprocess=[BitDepth(3)])
+        return defend(model("fast-at", arch, train_images, epochs), preprocess=[BitDepth(3)])
     shared = ROOT / "runs" / "bench" / "model.safetensors"
-    path = shared if name == "standard" and shared.is_file() else CACHE / f"{name}.safetensors"
+    path = CACHE / f"{name}-{arch}.safetensors"
+    if name == "standard" and arch == "cnn-small" and shared.is_file():
+        path = shared
     if path.is_file():
         return ft.zoo.load(path)
-    clf = _train(name, 60_000 if name == "standard" else train_images, 1 if name == "standard" else epochs)
+    standard = name == "standard"
+    clf = _train(name, arch, 60_000 if standard else train_images, 1 if standard else epochs)
     ft.zoo.save(clf, path, dataset="fashion-mnist", method="standard" if name == "standard" else "fast")
     return clf
 
@@ -125,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=200, help="test images per model")
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--models", default="standard,fast-at,masked")
+    parser.add_argument("--arch", default="cnn-small", help="cnn-small (ANCHORS' model) or cnn-tiny")
     parser.add_argument("--train-images", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
@@ -136,18 +143,33 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     torch.set_num_threads(args.threads)
     x, y = ft.data.load("fashion-mnist", "test", n=args.n)
-    rows = []
+    rows = json.loads(args.out.read_text())["rows"] if args.out.is_file() else []
     for name in args.models.split(","):
-        rows.append(compare(name, model(name, args.train_images, args.epochs), x, y, args.eps, args.seed))
+        row = compare(name, model(name, args.arch, args.train_images, args.epochs), x, y, args.eps, args.seed)
+        row["arch"] = args.arch
+        rows = [
+            r for r in rows if (r["model"], r.get("arch", "cnn-small"), r["n"]) != (name, args.arch, args.n)
+        ]
+        rows.append(row)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2))
-    print(
-        "| model | n | clean | fortify standard | AutoAttack (100 it.) | fortify s | AutoAttack s | ratio |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    header = [
+        "model",
+        "arch",
+        "n",
+        "clean",
+        "fortify standard",
+        "AutoAttack (100 it.)",
+        "fortify s",
+        "AutoAttack s",
+        "ratio",
+    ]
+    print("| " + " | ".join(header) + " |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
-            f"| {r['model']} | {r['n']} | {100 * r['clean']:.1f} | {100 * r['fortify_robust']:.1f} | "
+            f"| {r['model']} | {r.get('arch', 'cnn-small')} | {r['n']} | {100 * r['clean']:.1f} | "
+            f"{100 * r['fortify_robust']:.1f} | "
             f"{100 * r['autoattack_robust']:.1f} | {r['fortify_s']:.0f} | {r['autoattack_s']:.0f} | "
             f"{r['time_ratio']:.2f} |"
         )

@@ -6,11 +6,12 @@ images for ``--epochs`` epochs (Adam, lr 1e-3, batch 128, no validation), then i
 ``--n`` test images: clean accuracy, PGD-50 accuracy (one restart) and, with ``--suite``, the worst case
 over an evaluation suite. Models are saved under ``runs/harden/<method>/`` (outside git).
 
-The defense table puts each preprocessing component in front of the standard model and compares PGD-50
-run naively on the defended model (gradients as they come) with ``ft.evaluate``'s adaptive PGD-50
-(BPDA through non-differentiable parts, EOT over random ones).
+The defense table puts each preprocessing component in front of the standard model and compares PGD
+(``--defense-steps``, default 50) run naively on the defended model (gradients as they come) with
+``ft.evaluate``'s adaptive PGD with the same steps (BPDA through non-differentiable parts, EOT over
+``--eot`` random draws).
 
-    python bench/harden.py --train-n 10000 --epochs 2 --n 500 --threads 1
+    python bench/harden.py --train-n 2000 --epochs 2 --n 200 --defense-n 100 --defense-steps 20 --eot 2
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def pgd_accuracy(
     clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, threat: ft.Threat, steps: int = 50
 ) -> float:
     """Accuracy under PGD-``steps`` run directly on ``clf`` (naive: no BPDA, no EOT)."""
-    x_adv = torch.cat([PGD(steps=steps)(clf, xb, yb, threat) for xb, yb in zip(x.split(250), y.split(250))])
+    x_adv = torch.cat(
+        [PGD(steps=steps)(clf, xb, yb, threat) for xb, yb in zip(x.split(250), y.split(250), strict=True)]
+    )
     return accuracy(clf, x_adv, y)
 
 
@@ -99,7 +102,7 @@ def method_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
 
 
 def defense_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
-    x, y = ft.data.load("fashion-mnist", "test", n=args.n)
+    x, y = ft.data.load("fashion-mnist", "test", n=args.defense_n)
     base = ft.zoo.load(OUT / "standard" / "model.safetensors")
     d = ft.defenses
     components = {
@@ -115,7 +118,7 @@ def defense_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
         torch.manual_seed(args.seed)
         defended = d.defend(base, preprocess=list(preprocess))
         t0 = time.perf_counter()
-        naive = pgd_accuracy(defended, x, y, threat)
+        naive = pgd_accuracy(defended, x, y, threat, steps=args.defense_steps)
         naive_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         adaptive = ft.evaluate(
@@ -123,7 +126,7 @@ def defense_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
             x,
             y,
             threat,
-            suite=[SuiteEntry("pgd50", PGD(steps=50), ran_on="all")],
+            suite=[SuiteEntry("pgd", PGD(steps=args.defense_steps), ran_on="all")],
             eot_samples=args.eot,
             progress=False,
         ).robust_accuracy
@@ -132,8 +135,8 @@ def defense_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
             "differentiable": defended.differentiable,
             "randomized": defended.randomized,
             "clean": accuracy(defended, x, y),
-            "naive_pgd50": naive,
-            "adaptive_pgd50": adaptive,
+            "naive_pgd": naive,
+            "adaptive_pgd": adaptive,
             "naive_s": naive_s,
             "adaptive_s": time.perf_counter() - t0,
         }
@@ -151,6 +154,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--suite", default=None, help="also score with this evaluation suite (e.g. standard)")
     parser.add_argument("--eot", type=int, default=8, help="EOT draws for randomized defenses")
+    parser.add_argument("--defense-n", type=int, default=200, help="test images for the defense table")
+    parser.add_argument("--defense-steps", type=int, default=50, help="PGD steps in the defense table")
     parser.add_argument("--skip-defenses", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)

@@ -52,5 +52,7 @@ def test_distillation_masks_gradients_and_naive_attacks_overestimate_it(tiny_cnn
     assert _accuracy(distilled, x_test, y_test, pgd) > _accuracy(standard, x_test, y_test, pgd) + 0.3
 
     rescaled = ft.Classifier(_Rescaled(distilled, T), num_classes=4)
-    adaptive = float((distilled.predict(fgsm(rescaled, x_test, y_test, ft.Linf(EPS))) == y_test).float().mean())
+    adaptive = float(
+        (distilled.predict(fgsm(rescaled, x_test, y_test, ft.Linf(EPS))) == y_test).float().mean()
+    )
     assert adaptive < naive_distilled - 0.3, (adaptive, naive_distilled)

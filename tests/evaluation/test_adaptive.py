@@ -33,6 +33,7 @@ def test_quantised_inputs_fool_naive_pgd_but_not_evaluate(tiny_cnn):
     assert result.robust_accuracy <= 0.4
     why = diagnostic(result, "gradients")
     assert why.passed and "BPDA" in why.evidence and "raw gradients informative on only 0%" in why.evidence
+    assert "BPDA" in result.model["attacked_with"]
 
 
 def test_saturated_logits_fool_naive_pgd_but_not_evaluate(tiny_cnn):
@@ -102,3 +103,10 @@ def test_eot_samples_must_be_positive(tiny_cnn):
     clf, x, y = tiny_cnn
     with pytest.raises(ft.FortifyError, match="eot_samples"):
         ft.evaluate(clf, x[:4], y[:4], EPS, eot_samples=0)
+
+
+def test_a_model_with_the_wrong_output_shape_is_refused(tiny_cnn):
+    clf, x, y = tiny_cnn
+    wrong = ft.Classifier(clf.module, num_classes=5)
+    with pytest.raises(ft.FortifyError, match="expected"):
+        ft.evaluate(wrong, x[:4], y[:4], EPS)

@@ -48,8 +48,13 @@ def test_refining_with_the_suite_never_raises_the_curve(tiny_cnn, coarse):
 
 @pytest.mark.parametrize(
     ("epsilons", "match"),
-    [([], "empty"), ([0.1, 0.05], "increasing"), ([0.1, 0.1], "increasing"), ([-0.1, 0.1], ">= 0"),
-     ([0.1, float("nan")], ">= 0")],
+    [
+        ([], "empty"),
+        ([0.1, 0.05], "increasing"),
+        ([0.1, 0.1], "increasing"),
+        ([-0.1, 0.1], ">= 0"),
+        ([0.1, float("nan")], ">= 0"),
+    ],
 )
 def test_bad_epsilons_are_refused(tiny_cnn, epsilons, match):
     clf, x, y = tiny_cnn

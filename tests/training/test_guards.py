@@ -36,7 +36,9 @@ class Collapsible(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         flat = x.flatten(1)
-        d2 = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.centers.T + self.centers.pow(2).sum(1)).clamp_min(0)
+        d2 = (
+            flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.centers.T + self.centers.pow(2).sum(1)
+        ).clamp_min(0)
         near = d2 < 5e-3  # exp(-d2 / 1e-4) elsewhere would be denormal (slow) or zero
         bump = torch.where(near, torch.exp(-d2.clamp_max(5e-3) / 1e-4), 0.0) @ self.onehot * 1e4
         return (1 - 2 * self.collapsed) * self.base(x) + self.collapsed * bump
@@ -73,15 +75,28 @@ def _collapsible(xv: Tensor, yv: Tensor) -> ft.Classifier:
 def test_monitor_flags_pgd_falling_while_fgsm_rises():
     (x, y), (xv, yv) = ft.data.load("synthetic", "train"), ft.data.load("synthetic", "test", n=128)
     clf = _collapsible(xv, yv)
-    ft.train(clf, (x, y), epochs=3, lr=3e-3, batch_size=64, method="pgd", threat=ft.Linf(EPS), steps=5,
-             progress=False)
+    ft.train(
+        clf,
+        (x, y),
+        epochs=3,
+        lr=3e-3,
+        batch_size=64,
+        method="pgd",
+        threat=ft.Linf(EPS),
+        steps=5,
+        progress=False,
+    )
     monitor = CatastrophicOverfittingMonitor(xv, yv, ft.Linf(EPS))
     optimizer = torch.optim.Adam(clf.parameters())
     good = monitor.check(clf, optimizer, step=1)
     assert not good.collapsed and good.pgd_accuracy > 0.3
     clf.module.collapsed.fill_(1.0)
     bad = monitor.check(clf, optimizer, step=2)
-    assert bad.collapsed and bad.fgsm_accuracy > good.fgsm_accuracy and bad.pgd_accuracy < good.pgd_accuracy - 0.2
+    assert (
+        bad.collapsed
+        and bad.fgsm_accuracy > good.fgsm_accuracy
+        and bad.pgd_accuracy < good.pgd_accuracy - 0.2
+    )
     monitor.restore(clf, optimizer)
     assert float(clf.module.collapsed) == 0.0, "restore steps back to the last good weights and buffers"
 
@@ -89,8 +104,19 @@ def test_monitor_flags_pgd_falling_while_fgsm_rises():
 def test_training_recovers_from_catastrophic_overfitting():
     (x, y), (xv, yv) = ft.data.load("synthetic", "train"), ft.data.load("synthetic", "test", n=128)
     clf = _collapsible(xv, yv)
-    history = ft.train(clf, (x, y), epochs=5, lr=3e-3, batch_size=64, method="test-collapse-after",
-                       threat=ft.Linf(EPS), at=30, val=(xv, yv), co_check_every=4, progress=False)
+    history = ft.train(
+        clf,
+        (x, y),
+        epochs=5,
+        lr=3e-3,
+        batch_size=64,
+        method="test-collapse-after",
+        threat=ft.Linf(EPS),
+        at=30,
+        val=(xv, yv),
+        co_check_every=4,
+        progress=False,
+    )
     events = [e for e in history.events if e.kind == "catastrophic_overfitting"]
     assert len(events) == 1 and events[0].step == 32
     assert events[0].details["step_shrunk"] and events[0].details["stepped_back_to"] == 28
@@ -103,8 +129,17 @@ def test_fast_training_does_not_raise_false_alarms():
     (x, y), (xv, yv) = ft.data.load("synthetic", "train"), ft.data.load("synthetic", "test", n=128)
     torch.manual_seed(0)
     clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
-    history = ft.train(clf, (x, y), epochs=4, lr=3e-3, batch_size=64, method="fast", threat=ft.Linf(EPS),
-                       val=(xv, yv), progress=False)
+    history = ft.train(
+        clf,
+        (x, y),
+        epochs=4,
+        lr=3e-3,
+        batch_size=64,
+        method="fast",
+        threat=ft.Linf(EPS),
+        val=(xv, yv),
+        progress=False,
+    )
     assert history.config["co_check_every"] == 2  # 8 steps per epoch: four checks per epoch by default
     assert len(history.co_checks) == 1 + 4 * 4
     assert not [e for e in history.events if e.kind == "catastrophic_overfitting"]
@@ -132,8 +167,19 @@ def test_training_keeps_the_epoch_with_the_best_robust_validation_accuracy():
     torch.manual_seed(0)
     clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
     # a large constant lr makes robust validation accuracy go up and down between epochs
-    history = ft.train(clf, (x, y), epochs=6, lr=2e-2, batch_size=64, method="fast", threat=ft.Linf(EPS),
-                       val=(xv, yv), early_stopping=2, co_check_every=0, progress=False)
+    history = ft.train(
+        clf,
+        (x, y),
+        epochs=6,
+        lr=2e-2,
+        batch_size=64,
+        method="fast",
+        threat=ft.Linf(EPS),
+        val=(xv, yv),
+        early_stopping=2,
+        co_check_every=0,
+        progress=False,
+    )
     robust = [e.val_robust_accuracy for e in history.epochs]
     assert all(r is not None for r in robust)
     best_epoch = max(range(len(robust)), key=lambda i: (robust[i], history.epochs[i].val_accuracy)) + 1
@@ -152,5 +198,7 @@ def test_fine_tuning_continues_from_the_given_weights():
     clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
     ft.train(clf, (x, y), epochs=4, lr=3e-3, batch_size=64, progress=False)
     before = float((clf.predict(xt) == yt).float().mean())
-    ft.train(clf, (x, y), epochs=1, lr=1e-3, batch_size=64, method="fast", threat=ft.Linf(0.1), progress=False)
+    ft.train(
+        clf, (x, y), epochs=1, lr=1e-3, batch_size=64, method="fast", threat=ft.Linf(0.1), progress=False
+    )
     assert before > 0.9 and float((clf.predict(xt) == yt).float().mean()) > 0.9

@@ -41,8 +41,18 @@ def standard_robust(data):
 def test_adversarial_training_beats_standard_training_under_pgd(data, standard_robust, method, options):
     (x, y), (xt, yt) = data
     clf = _fresh()
-    ft.train(clf, (x, y), epochs=6, lr=3e-3, batch_size=64, method=method, threat=ft.Linf(EPS),
-             co_check_every=0, progress=False, **options)
+    ft.train(
+        clf,
+        (x, y),
+        epochs=6,
+        lr=3e-3,
+        batch_size=64,
+        method=method,
+        threat=ft.Linf(EPS),
+        co_check_every=0,
+        progress=False,
+        **options,
+    )
     clean = float((clf.predict(xt) == yt).float().mean())
     robust = _pgd_accuracy(clf, xt, yt)
     assert standard_robust < 0.15
@@ -67,8 +77,16 @@ def test_adversarial_training_is_deterministic_under_a_seed(data, method):
     (x, y), _ = data
     a, b = _fresh(), _fresh()
     for clf in (a, b):
-        ft.train(clf, (x[:128], y[:128]), epochs=1, batch_size=32, seed=3, method=method, threat=ft.Linf(EPS),
-                 progress=False)
+        ft.train(
+            clf,
+            (x[:128], y[:128]),
+            epochs=1,
+            batch_size=32,
+            seed=3,
+            method=method,
+            threat=ft.Linf(EPS),
+            progress=False,
+        )
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
 

@@ -27,9 +27,21 @@ def test_training_records_the_scheduled_lr_and_eps_per_epoch():
     x, y = ft.data.load("synthetic", "train", n=128)
     torch.manual_seed(0)
     clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
-    history = ft.train(clf, (x, y), epochs=4, lr=1e-2, batch_size=64, method="fast", threat=ft.Linf(0.2),
-                       lr_schedule="cosine", eps_ramp=0.5, optimizer="sgd", weight_decay=5e-4,
-                       co_check_every=0, progress=False)
+    history = ft.train(
+        clf,
+        (x, y),
+        epochs=4,
+        lr=1e-2,
+        batch_size=64,
+        method="fast",
+        threat=ft.Linf(0.2),
+        lr_schedule="cosine",
+        eps_ramp=0.5,
+        optimizer="sgd",
+        weight_decay=5e-4,
+        co_check_every=0,
+        progress=False,
+    )
     eps = [e.eps for e in history.epochs]
     lrs = [e.lr for e in history.epochs]
     assert eps[0] < eps[1] <= 0.2 and eps[2] == eps[3] == pytest.approx(0.2)

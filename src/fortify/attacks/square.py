@@ -11,6 +11,7 @@ such patterns. Each iteration costs one query per sample still unbroken.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -34,8 +35,10 @@ def p_schedule(p_init: float, iteration: int, n_queries: int) -> float:
     return p_init / 2**halvings
 
 
+@functools.lru_cache(maxsize=64)
 def pseudo_gaussian(s: int, *, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """Unit-norm ``(s, s)`` pattern: two halves of concentric-rectangle bumps with opposite signs.
+    """Unit-norm ``(s, s)`` pattern: two halves of concentric-rectangle bumps with opposite signs
+    (cached: treat the result as read-only).
 
     A pixel in ring ``k`` of a half (Chebyshev distance to its centre) gets ``sum_{j >= k} 1/(j+1)^2``,
     the sum over the nested rectangles that contain it.

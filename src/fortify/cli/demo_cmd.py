@@ -31,7 +31,9 @@ def demo_command(
     epochs: Annotated[int, typer.Option(min=1, help="training epochs when a model must be trained")] = 1,
     n: Annotated[int, typer.Option(min=1, help="test images to attack")] = 1000,
     eps: Annotated[list[float] | None, typer.Option(help="Linf radii (repeatable)")] = None,
-    harden_n: Annotated[int, typer.Option(min=0, help="training images for the fast-AT fine-tune (0 skips)")] = 20000,
+    harden_n: Annotated[
+        int, typer.Option(min=0, help="training images for the fast-AT fine-tune (0 skips)")
+    ] = 20000,
     harden_epochs: Annotated[int, typer.Option(min=1, help="fast-AT fine-tuning epochs")] = 1,
     retrain: Annotated[bool, typer.Option(help="train again even if runs/demo has a model")] = False,
     seed: int = 0,
@@ -49,8 +51,15 @@ def demo_command(
     else:
         console.print(f"[bold]1. training[/] cnn-small on Fashion-MNIST (60,000 images, {epochs} epoch(s))")
         clf, _, test_acc = train_and_save(
-            "fashion-mnist", "cnn-small", out, epochs=epochs, lr=1e-3, batch_size=128, seed=seed,
-            n_train=None, device=dev,
+            "fashion-mnist",
+            "cnn-small",
+            out,
+            epochs=epochs,
+            lr=1e-3,
+            batch_size=128,
+            seed=seed,
+            n_train=None,
+            device=dev,
         )
         console.print(f"   test accuracy {pct(test_acc)} on 10,000 images; saved {model_path}")
     x, y = datasets.load("fashion-mnist", "test", n=n)
@@ -61,43 +70,60 @@ def demo_command(
         console.print(f"results in {out}/; total {time.perf_counter() - started:.0f}s.")
         return
     hardened = _harden(model_path, out / "hardened", harden_n, harden_epochs, seed, dev, retrain)
-    console.print(f"[bold]4. attacking[/] the hardened model with the same attacks")
+    console.print("[bold]4. attacking[/] the hardened model with the same attacks")
     after = _attack_all(hardened, x, y, radii, seed, out / "hardened", "eval")
     console.print(_before_after(before, after, n))
     console.print(
         f"results in {out}/ and {out}/hardened/ (model + Result JSON per eps); total "
-        f"{time.perf_counter() - started:.0f}s. For the full recipe see `fortify train --method pgd|fast|trades`."
+        f"{time.perf_counter() - started:.0f}s. Full recipes: `fortify train --method pgd|fast|trades`."
     )
 
 
-def _attack_all(clf: Classifier, x: torch.Tensor, y: torch.Tensor, radii: list[float], seed: int, out: Path,
-                stem: str) -> list[Result]:
+def _attack_all(
+    clf: Classifier, x: torch.Tensor, y: torch.Tensor, radii: list[float], seed: int, out: Path, stem: str
+) -> list[Result]:
     results = []
     for radius in radii:
-        result = evaluate(clf, x, y, Linf(radius), suite="quick", seed=seed, dataset="fashion-mnist", progress=True)
+        result = evaluate(
+            clf, x, y, Linf(radius), suite="quick", seed=seed, dataset="fashion-mnist", progress=True
+        )
         result.save(str(out / f"{stem}-linf-{radius:g}.json"))
         results.append(result)
     return results
 
 
-def _harden(init: Path, out: Path, n_train: int, epochs: int, seed: int, dev: torch.device,
-            retrain: bool) -> Classifier:
+def _harden(
+    init: Path, out: Path, n_train: int, epochs: int, seed: int, dev: torch.device, retrain: bool
+) -> Classifier:
     path = out / "model.safetensors"
     if path.is_file() and not retrain:
         console.print(f"[bold]3. hardening[/]: reusing {path} (pass --retrain to train again)")
         return zoo.load(path, device=dev)
     console.print(
-        f"[bold]3. hardening[/]: fine-tuning it with fast adversarial training (FGSM-RS, Linf {HARDEN_EPS:g}, "
-        f"cyclic lr) on {n_train:,} images for {epochs} epoch(s)"
+        f"[bold]3. hardening[/]: fine-tuning it with fast adversarial training (FGSM-RS, "
+        f"Linf {HARDEN_EPS:g}, cyclic lr) on {n_train:,} images for {epochs} epoch(s)"
     )
     clf, history, test_acc = train_and_save(
-        "fashion-mnist", "cnn-small", out, epochs=epochs, lr=2e-3, batch_size=128, seed=seed, n_train=n_train,
-        device=dev, method="fast", threat=Linf(HARDEN_EPS), init=init, test_n=500,
+        "fashion-mnist",
+        "cnn-small",
+        out,
+        epochs=epochs,
+        lr=2e-3,
+        batch_size=128,
+        seed=seed,
+        n_train=n_train,
+        device=dev,
+        method="fast",
+        threat=Linf(HARDEN_EPS),
+        init=init,
+        test_n=500,
         train_options={"lr_schedule": "cyclic"},
     )
     collapses = sum(e.kind == "catastrophic_overfitting" for e in history.events)
-    console.print(f"   test accuracy {pct(test_acc)}; {history.total_s:.0f}s; catastrophic-overfitting "
-                  f"recoveries: {collapses}; saved {path}")
+    console.print(
+        f"   test accuracy {pct(test_acc)}; {history.total_s:.0f}s; catastrophic-overfitting "
+        f"recoveries: {collapses}; saved {path}"
+    )
     return clf
 
 
@@ -107,6 +133,11 @@ def _before_after(before: list[Result], after: list[Result], n: int) -> Table:
         table.add_column(column, justify="right")
     for a, b in zip(before, after, strict=True):
         threat = f"linf {a.threat.eps:g}" if a.threat else "—"
-        table.add_row(threat, pct(a.clean_accuracy), pct(a.robust_accuracy), pct(b.clean_accuracy),
-                      f"[bold]{pct(b.robust_accuracy)}[/]")
+        table.add_row(
+            threat,
+            pct(a.clean_accuracy),
+            pct(a.robust_accuracy),
+            pct(b.clean_accuracy),
+            f"[bold]{pct(b.robust_accuracy)}[/]",
+        )
     return table

@@ -24,10 +24,24 @@ TEST_PGD_STEPS = 20
 
 
 def train_and_save(
-    dataset: str, arch: str, out: Path, *, epochs: int, lr: float, batch_size: int, seed: int,
-    n_train: int | None, device: torch.device, method: str = "standard", threat: Threat | None = None,
-    init: Path | None = None, val_n: int = 0, test_n: int | None = None, progress: bool = True,
-    train_options: dict[str, Any] | None = None, method_options: dict[str, Any] | None = None,
+    dataset: str,
+    arch: str,
+    out: Path,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    n_train: int | None,
+    device: torch.device,
+    method: str = "standard",
+    threat: Threat | None = None,
+    init: Path | None = None,
+    val_n: int = 0,
+    test_n: int | None = None,
+    progress: bool = True,
+    train_options: dict[str, Any] | None = None,
+    method_options: dict[str, Any] | None = None,
 ) -> tuple[Classifier, TrainingHistory, float]:
     """Train ``arch`` (or fine-tune the model at ``init``) on ``dataset``; write ``out/model.safetensors``
     and ``out/train.json``. The last ``val_n`` training samples are held out for validation (robust
@@ -44,27 +58,58 @@ def train_and_save(
         clf = zoo.load(init, device=device)
     else:
         torch.manual_seed(seed)
-        clf = Classifier(zoo.create(arch, meta.shape, meta.num_classes).to(device), num_classes=meta.num_classes)
-    history = train(clf, (x, y), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, method=method,
-                    threat=threat, val=val, progress=progress, **(train_options or {}), **(method_options or {}))
+        clf = Classifier(
+            zoo.create(arch, meta.shape, meta.num_classes).to(device), num_classes=meta.num_classes
+        )
+    history = train(
+        clf,
+        (x, y),
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        method=method,
+        threat=threat,
+        val=val,
+        progress=progress,
+        **(train_options or {}),
+        **(method_options or {}),
+    )
     test_acc = float((clf.predict(x_test).cpu() == y_test).float().mean())
     metrics: dict[str, float] = {"test_accuracy": test_acc}
     robust = None
     if threat is not None:
         xr, yr = x_test[:test_n], y_test[:test_n]
-        x_adv = torch.cat([PGD(steps=TEST_PGD_STEPS, seed=seed)(clf, xb, yb, threat)
-                           for xb, yb in zip(xr.split(250), yr.split(250), strict=True)])
+        x_adv = torch.cat(
+            [
+                PGD(steps=TEST_PGD_STEPS, seed=seed)(clf, xb, yb, threat)
+                for xb, yb in zip(xr.split(250), yr.split(250), strict=True)
+            ]
+        )
         robust = float((clf.predict(x_adv).cpu() == yr).float().mean())
         metrics[f"test_pgd{TEST_PGD_STEPS}_accuracy"] = robust
     training = history.model_dump()
-    zoo.save(clf, out / "model.safetensors", dataset=dataset, training=training, metrics=metrics,
-             **({"finetuned_from": str(init)} if init is not None else {}))
+    zoo.save(
+        clf,
+        out / "model.safetensors",
+        dataset=dataset,
+        training=training,
+        metrics=metrics,
+        **({"finetuned_from": str(init)} if init is not None else {}),
+    )
     result = Result(
-        kind="training", model=clf.describe(), dataset=dataset, seed=seed, n_samples=int(x_test.shape[0]),
-        clean_accuracy=test_acc, robust_accuracy=robust, timing={"total_s": history.total_s},
+        kind="training",
+        model=clf.describe(),
+        dataset=dataset,
+        seed=seed,
+        n_samples=int(x_test.shape[0]),
+        clean_accuracy=test_acc,
+        robust_accuracy=robust,
+        timing={"total_s": history.total_s},
         threat=ThreatSpec(norm=threat.norm, eps=threat.eps) if threat is not None else None,
         suite=f"pgd{TEST_PGD_STEPS}" if threat is not None else None,
-        environment=Environment.capture(str(device)), sections={"training": training},
+        environment=Environment.capture(str(device)),
+        sections={"training": training},
     )
     result.save(str(out / "train.json"))
     return clf, history, test_acc
@@ -72,7 +117,9 @@ def train_and_save(
 
 @app.command("train")
 def train_command(
-    data: Annotated[str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")] = "fashion-mnist",
+    data: Annotated[
+        str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")
+    ] = "fashion-mnist",
     arch: Annotated[str, typer.Option(help=f"architecture: {', '.join(zoo.names())}")] = "cnn-small",
     method: Annotated[str, typer.Option(help="standard, pgd, fast, trades, noise...")] = "standard",
     eps: Annotated[float | None, typer.Option(help="radius adversarial methods train against")] = None,
@@ -83,16 +130,24 @@ def train_command(
     optimizer: Annotated[str, typer.Option(help="adam or sgd (momentum 0.9)")] = "adam",
     weight_decay: Annotated[float, typer.Option(min=0.0)] = 0.0,
     lr_schedule: Annotated[str, typer.Option(help="constant, cosine or cyclic")] = "constant",
-    eps_ramp: Annotated[float, typer.Option(help="fraction of training over which eps ramps up from 0")] = 0.0,
+    eps_ramp: Annotated[
+        float, typer.Option(help="fraction of training over which eps ramps up from 0")
+    ] = 0.0,
     steps: Annotated[int | None, typer.Option(help="inner attack steps (pgd, trades)")] = None,
     alpha: Annotated[float | None, typer.Option(help="fast: step as a fraction of eps")] = None,
     variant: Annotated[str | None, typer.Option(help="fast: fgsm-rs or n-fgsm")] = None,
     beta: Annotated[float | None, typer.Option(help="trades: robustness weight")] = None,
     clean_ratio: Annotated[float | None, typer.Option(help="pgd: weight of the clean loss")] = None,
     sigma: Annotated[float | None, typer.Option(help="noise, consistency: Gaussian noise level")] = None,
-    val_n: Annotated[int, typer.Option(min=0, help="hold out the last N training samples for validation")] = 0,
-    early_stopping: Annotated[int | None, typer.Option(help="stop after N epochs without improvement")] = None,
-    init: Annotated[Path | None, typer.Option(help="fine-tune this model.safetensors instead of a fresh one")] = None,
+    val_n: Annotated[
+        int, typer.Option(min=0, help="hold out the last N training samples for validation")
+    ] = 0,
+    early_stopping: Annotated[
+        int | None, typer.Option(help="stop after N epochs without improvement")
+    ] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="fine-tune this model.safetensors instead of a fresh one")
+    ] = None,
     n: Annotated[int | None, typer.Option(help="use only the first N training samples")] = None,
     test_n: Annotated[int, typer.Option(min=1, help="test images for the final PGD-20 accuracy")] = 1000,
     seed: int = 0,
@@ -109,25 +164,55 @@ def train_command(
     if method in ("pgd", "fast", "trades") and eps is None:
         raise FortifyError(f"--method {method} needs --eps (e.g. --eps 0.1)")
     threat = make_threat(norm, eps) if eps is not None else None
-    given = {"steps": steps, "alpha": alpha, "variant": variant, "beta": beta, "clean_ratio": clean_ratio,
-             "sigma": sigma}
+    given = {
+        "steps": steps,
+        "alpha": alpha,
+        "variant": variant,
+        "beta": beta,
+        "clean_ratio": clean_ratio,
+        "sigma": sigma,
+    }
     options = {k: v for k, v in given.items() if v is not None}
-    train_options = {"optimizer": optimizer, "weight_decay": weight_decay, "lr_schedule": lr_schedule,
-                     "eps_ramp": eps_ramp, "early_stopping": early_stopping}
+    train_options = {
+        "optimizer": optimizer,
+        "weight_decay": weight_decay,
+        "lr_schedule": lr_schedule,
+        "eps_ramp": eps_ramp,
+        "early_stopping": early_stopping,
+    }
     _, history, test_acc = train_and_save(
-        data, arch, out, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, n_train=n, device=dev,
-        method=method, threat=threat, init=init, val_n=val_n, test_n=test_n, train_options=train_options,
+        data,
+        arch,
+        out,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        n_train=n,
+        device=dev,
+        method=method,
+        threat=threat,
+        init=init,
+        val_n=val_n,
+        test_n=test_n,
+        train_options=train_options,
         method_options=options,
     )
     for record in history.epochs:
         val = f"  val {pct(record.val_accuracy)}" if record.val_accuracy is not None else ""
         if record.val_robust_accuracy is not None:
             val += f" robust {pct(record.val_robust_accuracy)}"
-        console.print(f"epoch {record.epoch}: loss {record.loss:.4f}  train acc {pct(record.accuracy)}{val}  "
-                      f"{record.time_s:.1f}s")
+        console.print(
+            f"epoch {record.epoch}: loss {record.loss:.4f}  train acc {pct(record.accuracy)}{val}  "
+            f"{record.time_s:.1f}s"
+        )
     for event in history.events:
         console.print(f"[yellow]{event.kind}[/] (epoch {event.epoch}): {event.details}")
     robust = Result.load(str(out / "train.json")).robust_accuracy
-    robust_text = "" if robust is None else f"; PGD-{TEST_PGD_STEPS} accuracy {pct(robust)} (test images: --test-n)"
-    console.print(f"test accuracy {pct(test_acc)}{robust_text}; wrote {out / 'model.safetensors'} and "
-                  f"{out / 'train.json'}")
+    robust_text = (
+        "" if robust is None else f"; PGD-{TEST_PGD_STEPS} accuracy {pct(robust)} (test images: --test-n)"
+    )
+    console.print(
+        f"test accuracy {pct(test_acc)}{robust_text}; wrote {out / 'model.safetensors'} and "
+        f"{out / 'train.json'}"
+    )

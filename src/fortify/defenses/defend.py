@@ -47,8 +47,12 @@ class DefendedClassifier(Classifier):
                     f"preprocess components must be fortify.defenses Preprocessors, got {type(step).__name__}"
                 )
             step.bounds = model.bounds
-        super().__init__(_Pipeline(list(preprocess), model), num_classes=model.num_classes, bounds=model.bounds,
-                         batch_size=model.batch_size)
+        super().__init__(
+            _Pipeline(list(preprocess), model),
+            num_classes=model.num_classes,
+            bounds=model.bounds,
+            batch_size=model.batch_size,
+        )
         self.differentiable = model.differentiable and all(step.differentiable for step in preprocess)
         self.randomized = model.randomized or any(step.randomized for step in preprocess)
 

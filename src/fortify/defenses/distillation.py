@@ -75,10 +75,15 @@ def defensive_distillation(
     """
     check_positive("temperature", temperature)
     classes = num_classes if num_classes is not None else int(data[1].max()) + 1
-    teacher_clf = teacher if isinstance(teacher, Classifier) else Classifier(teacher, num_classes=max(classes, 2))
-    student_clf = student if isinstance(student, Classifier) else Classifier(student, num_classes=max(classes, 2))
+    teacher_clf = (
+        teacher if isinstance(teacher, Classifier) else Classifier(teacher, num_classes=max(classes, 2))
+    )
+    student_clf = (
+        student if isinstance(student, Classifier) else Classifier(student, num_classes=max(classes, 2))
+    )
     first = train(teacher_clf, data, method="temperature", temperature=temperature, **train_options)
     teacher_clf.eval()
-    second = train(student_clf, data, method="distill", teacher=teacher_clf, temperature=temperature,
-                   **train_options)
+    second = train(
+        student_clf, data, method="distill", teacher=teacher_clf, temperature=temperature, **train_options
+    )
     return student_clf, {"teacher": first, "student": second}

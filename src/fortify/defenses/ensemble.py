@@ -65,8 +65,9 @@ class Ensemble(Classifier):
                     f"Ensemble members disagree: {member.num_classes} classes in {member.bounds} vs "
                     f"{first.num_classes} classes in {first.bounds}"
                 )
-        super().__init__(_Members(members), num_classes=first.num_classes, bounds=first.bounds,
-                         batch_size=first.batch_size)
+        super().__init__(
+            _Members(members), num_classes=first.num_classes, bounds=first.bounds, batch_size=first.batch_size
+        )
         self.mode = mode
         self.differentiable = mode != "vote" and all(m.differentiable for m in members)
         self.randomized = any(m.randomized for m in members)

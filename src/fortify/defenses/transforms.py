@@ -24,7 +24,7 @@ from fortify.types import FortifyError
 
 
 def _warp(u: Tensor, theta: Tensor) -> Tensor:
-    """Apply per-image affine maps ``theta`` ``(N, 2, 3)`` (output -> input coordinates) to ``u`` in [0, 1]."""
+    """Apply per-image affine maps ``theta`` ``(N, 2, 3)`` (output -> input coords) to ``u`` in [0, 1]."""
     grid = F.affine_grid(theta, list(u.shape), align_corners=False)
     return F.grid_sample(u, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
@@ -41,14 +41,20 @@ class RandomResizePad(Preprocessor):
 
     def __init__(self, max_scale: float = 1.15) -> None:
         super().__init__()
-        if isinstance(max_scale, bool) or not isinstance(max_scale, (int, float)) or not 1.0 <= max_scale <= 4.0:
+        if (
+            isinstance(max_scale, bool)
+            or not isinstance(max_scale, (int, float))
+            or not 1.0 <= max_scale <= 4.0
+        ):
             raise FortifyError(f"max_scale must be a number in [1, 4], got {max_scale!r}")
         self.max_scale = float(max_scale)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_images("RandomResizePad", x)
         n = x.shape[0]
-        scale = 1.0 / self.max_scale + (1.0 - 1.0 / self.max_scale) * torch.rand(n, device=x.device, dtype=x.dtype)
+        scale = 1.0 / self.max_scale + (1.0 - 1.0 / self.max_scale) * torch.rand(
+            n, device=x.device, dtype=x.dtype
+        )
         # the content (size ``scale`` in normalised units) must stay inside the frame: |shift| <= 1 - scale
         shift = (2 * torch.rand(n, 2, device=x.device, dtype=x.dtype) - 1) * (1 - scale).unsqueeze(1)
         theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)

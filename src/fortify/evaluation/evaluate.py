@@ -15,7 +15,7 @@ from fortify.attacks.base import check_labels
 from fortify.evaluation import diagnostics as checks
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES, attack_view, plan_for
 from fortify.evaluation.ledger import Ledger
-from fortify.evaluation.suites import Evidence, SuiteEntry, build_suite
+from fortify.evaluation.suites import Evidence, SuiteEntry, build_suite, suite_names
 from fortify.evaluation.summaries import calibration, slices
 from fortify.model import Classifier
 from fortify.result import Diagnostic, Environment, Result, ThreatSpec
@@ -74,6 +74,8 @@ def evaluate(
         raise FortifyError(f"groups must have one entry per sample ({x.shape[0]}), got {len(groups)}")
     if not isinstance(suite, str) and not list(suite):
         raise FortifyError("the suite has no attacks")
+    if isinstance(suite, str) and suite not in suite_names():
+        raise FortifyError(f"unknown suite {suite!r}; choose one of {suite_names()}")
     started = time.perf_counter()
     ledger = Ledger.start(clf, x, y)
     probe = prepare(clf, x, y, ledger, eot_samples)
@@ -95,7 +97,7 @@ def evaluate(
     timing["diagnostics_s"] = timing["probe_s"] + time.perf_counter() - t0
     timing["total_s"] = time.perf_counter() - started
     return build_result(
-        clf,
+        view,
         ledger,
         threat,
         suite if isinstance(suite, str) else "custom",
@@ -173,7 +175,7 @@ def white_vs_black(ledger: Ledger, entries: Sequence[SuiteEntry]) -> list[Diagno
 
 
 def build_result(
-    clf: Classifier,
+    clf: Classifier,  # the attack view: its description says how the model was attacked
     ledger: Ledger,
     threat: Threat,
     suite_name: str,

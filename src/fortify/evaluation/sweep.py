@@ -128,7 +128,7 @@ def sweep(
     timing = {"clean_s": ledger.clean_s, "min_norm_s": min_norm_s, "total_s": time.perf_counter() - started}
     timing.update({f"eps_{eps:g}_s": t for eps, t in zip(eps_list, times, strict=True)})
     result = build_result(
-        clf,
+        probe.view,
         ledger,
         largest,
         suite if isinstance(suite, str) else "custom",

@@ -41,7 +41,9 @@ class PGDTraining:
 
     name = "pgd"
 
-    def __init__(self, *, steps: int = 10, rel_stepsize: float | None = None, clean_ratio: float = 0.0) -> None:
+    def __init__(
+        self, *, steps: int = 10, rel_stepsize: float | None = None, clean_ratio: float = 0.0
+    ) -> None:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise FortifyError(f"steps must be an integer >= 1, got {steps!r}")
         self.steps = steps
@@ -53,7 +55,9 @@ class PGDTraining:
         threat = require_threat(ctx, self.name)
         if threat.eps == 0 or self.clean_ratio == 1.0:
             return F.cross_entropy(clf(x), y)
-        attack = PGD(steps=self.steps, rel_stepsize=self.rel_stepsize, early_stop=False, seed=attack_seed(ctx))
+        attack = PGD(
+            steps=self.steps, rel_stepsize=self.rel_stepsize, early_stop=False, seed=attack_seed(ctx)
+        )
         with attacking(clf):
             x_adv = attack(clf, x, y, threat)
         adv_loss = F.cross_entropy(clf(x_adv), y)

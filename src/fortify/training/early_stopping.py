@@ -27,7 +27,9 @@ class BestCheckpoint:
     """
 
     def __init__(self, *, patience: int | None = None, min_delta: float = 0.0) -> None:
-        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        if patience is not None and (
+            isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
+        ):
             raise FortifyError(f"patience must be an integer >= 1 or None, got {patience!r}")
         if not min_delta >= 0:
             raise FortifyError(f"min_delta must be >= 0, got {min_delta!r}")

@@ -35,7 +35,8 @@ class OverfittingCheck:
 
 
 class CatastrophicOverfittingMonitor:
-    """Watches FGSM and PGD-``pgd_steps`` accuracy on ``(x, y)`` under ``threat``; keeps the last good state."""
+    """Watches FGSM and PGD-``pgd_steps`` accuracy on ``(x, y)`` under ``threat``; keeps the last good
+    state."""
 
     def __init__(
         self, x: Tensor, y: Tensor, threat: Threat, *, drop: float = 0.2, pgd_steps: int = 10, seed: int = 0

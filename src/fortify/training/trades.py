@@ -28,7 +28,9 @@ START_SCALE = 0.001
 
 def _kl(clean_logits: Tensor, adv_logits: Tensor) -> Tensor:
     """Per-sample KL(softmax clean || softmax adv)."""
-    return F.kl_div(adv_logits.log_softmax(1), clean_logits.log_softmax(1), log_target=True, reduction="none").sum(1)
+    return F.kl_div(
+        adv_logits.log_softmax(1), clean_logits.log_softmax(1), log_target=True, reduction="none"
+    ).sum(1)
 
 
 def kl_ascent(
@@ -61,13 +63,17 @@ class TradesTraining:
             raise FortifyError(f"steps must be an integer >= 1, got {steps!r}")
         self.beta = check_positive("beta", beta)
         self.steps = steps
-        self.rel_stepsize = check_positive("rel_stepsize", rel_stepsize if rel_stepsize is not None else 2.5 / steps)
+        self.rel_stepsize = check_positive(
+            "rel_stepsize", rel_stepsize if rel_stepsize is not None else 2.5 / steps
+        )
 
     def loss(self, clf: Classifier, x: Tensor, y: Tensor, ctx: StepContext) -> Tensor:
         threat = require_threat(ctx, self.name)
         if threat.eps == 0:
             return F.cross_entropy(clf(x), y)
         with attacking(clf):
-            x_adv = kl_ascent(clf, x.detach(), threat, self.steps, self.rel_stepsize * threat.eps, ctx.generator)
+            x_adv = kl_ascent(
+                clf, x.detach(), threat, self.steps, self.rel_stepsize * threat.eps, ctx.generator
+            )
         logits = clf(x)
         return F.cross_entropy(logits, y) + self.beta * _kl(logits, clf(x_adv)).mean()

@@ -154,14 +154,60 @@ def train(
     training_method = build_method(method, method_options)
     opt = _optimizer(optimizer, [p for p in clf.parameters() if p.requires_grad], lr, weight_decay)
     steps = (x.shape[0] + batch_size - 1) // batch_size
-    guards = _guards(clf, training_method, threat, val, (x, y), steps, early_stopping, keep_best,
-                     co_check_every, co_drop, co_shrink, co_max_recoveries, seed)
-    history = TrainingHistory(method=method, options=_jsonable(method_options), seed=seed, config=_jsonable({
-        "epochs": epochs, "lr": lr, "batch_size": batch_size, "optimizer": optimizer, "weight_decay": weight_decay,
-        "lr_schedule": lr_schedule, "eps_ramp": eps_ramp, "threat": repr(threat), "val_steps": val_steps,
-        "early_stopping": early_stopping, "keep_best": keep_best, "co_check_every": guards.check_every}))
-    loop = _Loop(clf, training_method, opt, threat, (x, y), val, batch_size, epochs, steps, lr, lr_schedule,
-                 eps_ramp, val_steps, seed, guards, history)
+    guards = _guards(
+        clf,
+        training_method,
+        threat,
+        val,
+        (x, y),
+        steps,
+        early_stopping,
+        keep_best,
+        co_check_every,
+        co_drop,
+        co_shrink,
+        co_max_recoveries,
+        seed,
+    )
+    history = TrainingHistory(
+        method=method,
+        options=_jsonable(method_options),
+        seed=seed,
+        config=_jsonable(
+            {
+                "epochs": epochs,
+                "lr": lr,
+                "batch_size": batch_size,
+                "optimizer": optimizer,
+                "weight_decay": weight_decay,
+                "lr_schedule": lr_schedule,
+                "eps_ramp": eps_ramp,
+                "threat": repr(threat),
+                "val_steps": val_steps,
+                "early_stopping": early_stopping,
+                "keep_best": keep_best,
+                "co_check_every": guards.check_every,
+            }
+        ),
+    )
+    loop = _Loop(
+        clf,
+        training_method,
+        opt,
+        threat,
+        (x, y),
+        val,
+        batch_size,
+        epochs,
+        steps,
+        lr,
+        lr_schedule,
+        eps_ramp,
+        val_steps,
+        seed,
+        guards,
+        history,
+    )
     started = time.perf_counter()
     device = clf.device
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
@@ -176,10 +222,25 @@ def train(
 class _Loop:
     """The state of one training run; ``run`` goes through the epochs."""
 
-    def __init__(self, clf: Classifier, method: TrainingMethod, opt: torch.optim.Optimizer, threat: Threat | None,
-                 data: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor] | None, batch_size: int, epochs: int,
-                 steps: int, lr: float, lr_schedule: str, eps_ramp: float, val_steps: int, seed: int,
-                 guards: _Guards, history: TrainingHistory) -> None:
+    def __init__(
+        self,
+        clf: Classifier,
+        method: TrainingMethod,
+        opt: torch.optim.Optimizer,
+        threat: Threat | None,
+        data: tuple[Tensor, Tensor],
+        val: tuple[Tensor, Tensor] | None,
+        batch_size: int,
+        epochs: int,
+        steps: int,
+        lr: float,
+        lr_schedule: str,
+        eps_ramp: float,
+        val_steps: int,
+        seed: int,
+        guards: _Guards,
+        history: TrainingHistory,
+    ) -> None:
         self.clf, self.method, self.opt, self.threat = clf, method, opt, threat
         self.x, self.y = data
         self.val, self.batch_size, self.epochs, self.steps = val, batch_size, epochs, steps
@@ -200,8 +261,11 @@ class _Loop:
         best = self.guards.best
         if best is not None and best.best_epoch is not None and best.best_epoch != len(self.history.epochs):
             best.restore(self.clf.module)
-            self.history.events.append(TrainingEvent(kind="restored_best", epoch=best.best_epoch,
-                                                     details={"metric": best.best_value}))
+            self.history.events.append(
+                TrainingEvent(
+                    kind="restored_best", epoch=best.best_epoch, details={"metric": best.best_value}
+                )
+            )
         self.history.best_epoch = best.best_epoch if best is not None else None
 
     def _stop_after(self, epoch: int, record: EpochRecord) -> bool:
@@ -212,8 +276,9 @@ class _Loop:
         metric = (record.val_robust_accuracy or 0.0) + 1e-3 * (record.val_accuracy or 0.0)
         stop = best.update(self.clf.module, metric, epoch + 1)
         if stop and epoch + 1 < self.epochs:
-            self.history.events.append(TrainingEvent(kind="early_stop", epoch=epoch + 1,
-                                                     details={"best_epoch": best.best_epoch}))
+            self.history.events.append(
+                TrainingEvent(kind="early_stop", epoch=epoch + 1, details={"best_epoch": best.best_epoch})
+            )
             return True
         return False
 
@@ -228,7 +293,11 @@ class _Loop:
             lr_now = self.lr * lr_factor(self.lr_schedule, done)
             for group in self.opt.param_groups:
                 group["lr"] = lr_now
-            threat = self.threat.with_eps(self.threat.eps * eps_factor(done, self.eps_ramp)) if self.threat else None
+            threat = (
+                self.threat.with_eps(self.threat.eps * eps_factor(done, self.eps_ramp))
+                if self.threat
+                else None
+            )
             ctx = StepContext(threat, epoch, self.epochs, step, self.steps, self.method_gen)
             loss = self.method.loss(self.clf, self.x[idx].to(device), self.y[idx].to(device), ctx)
             self.opt.zero_grad(set_to_none=True)
@@ -237,18 +306,24 @@ class _Loop:
             batch_loss = float(loss.detach())
             loss_sum += batch_loss * len(idx)
             self._maybe_check(epoch, epoch * self.steps + step + 1)
-            ticker.advance(1, status=f"epoch {epoch + 1}/{self.epochs} loss {batch_loss:.3f}{self._last_val()}")
+            ticker.advance(
+                1, status=f"epoch {epoch + 1}/{self.epochs} loss {batch_loss:.3f}{self._last_val()}"
+            )
         self.clf.module.eval()
         record = EpochRecord(
-            epoch=epoch + 1, loss=loss_sum / self.x.shape[0],
+            epoch=epoch + 1,
+            loss=loss_sum / self.x.shape[0],
             accuracy=_accuracy(self.clf, self.x[:ACCURACY_SUBSET], self.y[:ACCURACY_SUBSET]),
-            time_s=0.0, lr=lr_now, eps=threat.eps if threat is not None else None,
+            time_s=0.0,
+            lr=lr_now,
+            eps=threat.eps if threat is not None else None,
         )
         if self.val is not None:
             record.val_accuracy = _accuracy(self.clf, *self.val)
             if self.threat is not None and self.threat.eps > 0:
-                record.val_robust_accuracy = _robust_accuracy(self.clf, *self.val, self.threat,
-                                                              self.val_steps, self.seed)
+                record.val_robust_accuracy = _robust_accuracy(
+                    self.clf, *self.val, self.threat, self.val_steps, self.seed
+                )
         record.time_s = time.perf_counter() - t0
         return record
 
@@ -257,7 +332,9 @@ class _Loop:
             return ""
         last = self.history.epochs[-1]
         text = f" | val {last.val_accuracy:.3f}" if last.val_accuracy is not None else ""
-        return text + (f" robust {last.val_robust_accuracy:.3f}" if last.val_robust_accuracy is not None else "")
+        return text + (
+            f" robust {last.val_robust_accuracy:.3f}" if last.val_robust_accuracy is not None else ""
+        )
 
     def _maybe_check(self, epoch: int, global_step: int) -> None:
         guards = self.guards
@@ -270,23 +347,43 @@ class _Loop:
         details = {"fgsm_accuracy": check.fgsm_accuracy, "pgd_accuracy": check.pgd_accuracy}
         if guards.recoveries >= guards.max_recoveries:
             self.history.catastrophic_overfitting = True
-            logger.warning("catastrophic overfitting at step %d persists after %d recoveries: %s",
-                           global_step, guards.recoveries, details)
+            logger.warning(
+                "catastrophic overfitting at step %d persists after %d recoveries: %s",
+                global_step,
+                guards.recoveries,
+                details,
+            )
             return
         guards.monitor.restore(self.clf, self.opt)
         shrunk = bool(getattr(self.method, "shrink_step", lambda _f: False)(guards.shrink))
         guards.recoveries += 1
-        details.update(stepped_back_to=guards.monitor.reference.step if guards.monitor.reference else 0,
-                       step_shrunk=shrunk)
-        self.history.events.append(TrainingEvent(kind="catastrophic_overfitting", epoch=epoch + 1,
-                                                 step=global_step, details=details))
-        logger.warning("catastrophic overfitting at step %d (%s): stepped back and shrank the step",
-                       global_step, details)
+        details.update(
+            stepped_back_to=guards.monitor.reference.step if guards.monitor.reference else 0,
+            step_shrunk=shrunk,
+        )
+        self.history.events.append(
+            TrainingEvent(kind="catastrophic_overfitting", epoch=epoch + 1, step=global_step, details=details)
+        )
+        logger.warning(
+            "catastrophic overfitting at step %d (%s): stepped back and shrank the step", global_step, details
+        )
 
 
-def _guards(clf: Classifier, method: TrainingMethod, threat: Threat | None, val: tuple[Tensor, Tensor] | None,
-            data: tuple[Tensor, Tensor], steps: int, early_stopping: int | None, keep_best: bool,
-            co_check_every: int | None, co_drop: float, co_shrink: float, co_max: int, seed: int) -> _Guards:
+def _guards(
+    clf: Classifier,
+    method: TrainingMethod,
+    threat: Threat | None,
+    val: tuple[Tensor, Tensor] | None,
+    data: tuple[Tensor, Tensor],
+    steps: int,
+    early_stopping: int | None,
+    keep_best: bool,
+    co_check_every: int | None,
+    co_drop: float,
+    co_shrink: float,
+    co_max: int,
+    seed: int,
+) -> _Guards:
     best = None
     if val is not None and (keep_best or early_stopping is not None):
         best = BestCheckpoint(patience=early_stopping)
@@ -300,12 +397,15 @@ def _guards(clf: Classifier, method: TrainingMethod, threat: Threat | None, val:
         if threat is None:
             raise FortifyError("co_check_every needs a threat to check against")
         source = val if val is not None else data
-        monitor = CatastrophicOverfittingMonitor(source[0][:CO_BATCH], source[1][:CO_BATCH], threat,
-                                                 drop=co_drop, seed=seed)
+        monitor = CatastrophicOverfittingMonitor(
+            source[0][:CO_BATCH], source[1][:CO_BATCH], threat, drop=co_drop, seed=seed
+        )
     return _Guards(best, monitor, co_check_every, co_shrink, co_max)
 
 
-def _optimizer(name: str, params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def _optimizer(
+    name: str, params: list[nn.Parameter], lr: float, weight_decay: float
+) -> torch.optim.Optimizer:
     if not weight_decay >= 0:
         raise FortifyError(f"weight_decay must be >= 0, got {weight_decay!r}")
     if name == "adam":
@@ -345,4 +445,6 @@ def _as_classifier(model: nn.Module, y: Tensor, num_classes: int | None) -> Clas
 
 
 def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in options.items()}
+    return {
+        k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in options.items()
+    }
