@@ -96,7 +96,9 @@ def test_sklearn_estimator_as_black_box(tiny_mlp):
     box = from_sklearn(est)
     expected = torch.from_numpy(est.predict_proba(x.numpy().astype(np.float64)))
     assert torch.allclose(box.scores(x), expected)
-    assert torch.equal(from_sklearn(est, output="labels").predict(x), torch.from_numpy(est.predict(x.numpy())))
+    assert torch.equal(
+        from_sklearn(est, output="labels").predict(x), torch.from_numpy(est.predict(x.numpy()))
+    )
     with pytest.raises(ft.FortifyError, match="classes_"):
         from_sklearn(LogisticRegression().fit(x.numpy(), y.numpy() + 3))
     with pytest.raises(ft.FortifyError, match="not a fitted classifier"):
@@ -106,8 +108,15 @@ def test_sklearn_estimator_as_black_box(tiny_mlp):
 def _export(module: torch.nn.Module, example: torch.Tensor, path: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), path, dynamo=False, input_names=["x"], output_names=["logits"],
-                          dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}})
+        torch.onnx.export(
+            module,
+            (example,),
+            path,
+            dynamo=False,
+            input_names=["x"],
+            output_names=["logits"],
+            dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}},
+        )
 
 
 def test_onnx_file_as_black_box_gives_the_same_predictions(tiny_cnn, tmp_path):

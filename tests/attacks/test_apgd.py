@@ -75,10 +75,12 @@ def test_apgd_without_early_stop_runs_every_step_and_still_succeeds(tiny_cnn):
     assert _accuracy(clf, x_adv, y[:32]) <= 0.1
 
 
-def test_dlr_needs_three_classes(tiny_mlp):
-    clf, x, y = tiny_mlp
+def test_dlr_needs_three_classes():
+    torch.manual_seed(0)
+    clf = ft.Classifier(torch.nn.Linear(6, 2), num_classes=2)
+    x = torch.rand(8, 6)
     with pytest.raises(ft.FortifyError, match="3 classes"):
-        ft.attacks.APGD(loss="dlr")(clf, x[:8], y[:8], ft.Linf(0.1))
+        ft.attacks.APGD(loss="dlr")(clf, x, clf.predict(x), ft.Linf(0.1))
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import fortify as ft
-from tests.attacks.whitebox_helpers import pgd_minimal_eps
+from tests.attacks.whitebox_helpers import L2_GRID, LINF_GRID, pgd_minimal_eps
 
 
-@pytest.mark.parametrize(("norm", "grid"), [("l2", torch.linspace(0.1, 3.0, 30)), ("linf", torch.linspace(0.02, 0.5, 25))])
+@pytest.mark.parametrize(("norm", "grid"), [("l2", L2_GRID), ("linf", LINF_GRID)])
 def test_fmn_finds_no_larger_median_distance_than_pgd_needs(tiny_cnn, norm, grid):
     clf, x, y = tiny_cnn
     x, y = x[:16], y[:16]

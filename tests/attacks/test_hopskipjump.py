@@ -37,7 +37,9 @@ def test_more_queries_find_closer_adversarial_points(tiny_cnn):
 
 def test_labels_only_model_keeps_clean_inputs_it_could_not_break(tiny_cnn):
     clf, x, y = tiny_cnn
-    x_adv = ft.attacks.HopSkipJump(n_queries=100, init_evals=10)(_labels_only(clf), x[:16], y[:16], ft.L2(0.05))
+    x_adv = ft.attacks.HopSkipJump(n_queries=100, init_evals=10)(
+        _labels_only(clf), x[:16], y[:16], ft.L2(0.05)
+    )
     still = clf.predict(x_adv) == y[:16]
     assert torch.equal(x_adv[still], x[:16][still])  # "no worse" for a labels-only model: the clean input
 

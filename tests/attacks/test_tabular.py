@@ -58,7 +58,9 @@ def test_black_box_variant_on_a_scikit_learn_model(tiny_mlp):
     out = ConstrainedPGD(constraints=rules, steps=30).attack(box, rows, y, ft.Linf(0.15))
     assert bool(rules.satisfied(out.x_adv, rows, BOUNDS).all())
     assert int(out.queries.sum()) == box.queries
-    assert float((box.predict(out.x_adv) == y).float().mean()) < float((box.predict(rows) == y).float().mean())
+    assert float((box.predict(out.x_adv) == y).float().mean()) < float(
+        (box.predict(rows) == y).float().mean()
+    )
 
 
 def test_one_hot_groups_switch_only_when_the_budget_allows(tiny_mlp):
@@ -89,8 +91,9 @@ def _problem(draw):
     x[:, f - 2 :] = torch.nn.functional.one_hot(torch.arange(5) % 2, 2).double()
     ranged = [c for c in rest if c not in integer][:2]
     ranges = {c: (float(x[:, c].min()) * 0.9, min(1.0, float(x[:, c].max()) + 0.05)) for c in ranged}
-    rules = TabularConstraints(f, immutable=immutable, integer=integer, ranges=ranges, directions=signs,
-                               one_hot=[[f - 2, f - 1]])
+    rules = TabularConstraints(
+        f, immutable=immutable, integer=integer, ranges=ranges, directions=signs, one_hot=[[f - 2, f - 1]]
+    )
     x_adv = x + draw(st.floats(0.05, 2.0)) * torch.randn((5, f), generator=gen, dtype=torch.float64)
     threat = draw(st.sampled_from([ft.Linf(draw(st.floats(0.0, 1.2))), ft.L2(draw(st.floats(0.0, 3.0)))]))
     return rules, x, x_adv, threat
@@ -118,8 +121,9 @@ def test_bad_constraints_and_inputs(tiny_mlp):
     with pytest.raises(ft.FortifyError, match="low <= high"):
         TabularConstraints(30, ranges={1: (0.5, 0.1)})
     with pytest.raises(ft.FortifyError, match="break the constraints"):
-        ConstrainedPGD(constraints=TabularConstraints(30, integer=[0]), steps=2)(mlp, x[:4] * 0.5 + 0.25, y[:4],
-                                                                                 ft.Linf(0.1))
+        ConstrainedPGD(constraints=TabularConstraints(30, integer=[0]), steps=2)(
+            mlp, x[:4] * 0.5 + 0.25, y[:4], ft.Linf(0.1)
+        )
     with pytest.raises(ft.FortifyError, match="\\(N, 29\\)"):
         ConstrainedPGD(constraints=TabularConstraints(29), steps=2)(mlp, x[:4], y[:4], ft.Linf(0.1))
     with pytest.raises(ft.FortifyError, match="samples must be even"):

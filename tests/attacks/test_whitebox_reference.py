@@ -57,14 +57,16 @@ def test_cw_median_l2_no_larger_than_torchattacks_plus_10_percent(fashion):
     assert float(ours.distances[both].median()) <= 1.10 * float(ref_dist[both].median())
 
 
-def test_deepfool_median_l2_within_10_percent_of_torchattacks(fashion):
+def test_deepfool_median_l2_within_5_percent_of_torchattacks(fashion):
     clf, x, y = fashion
     x, y = x[:50], y[:50]
     ours = ft.attacks.DeepFool(steps=50, overshoot=0.02).min_norm(clf, x, y, "l2")
     ref_adv = torchattacks.DeepFool(clf, steps=50, overshoot=0.02)(x, y)
     ref_ok = clf.predict(ref_adv) != y
     ref_dist = (ref_adv - x).flatten(1).norm(dim=1)
+    # torchattacks' points often stop short of the boundary once clipped into [0, 1]; ours are checked
+    assert float(ours.success.float().mean()) >= float(ref_ok.float().mean())
     both = ours.success & ref_ok
-    assert int(both.sum()) >= 40
+    assert int(both.sum()) >= 20
     ratio = float(ours.distances[both].median()) / float(ref_dist[both].median())
-    assert 0.9 <= ratio <= 1.1, ratio
+    assert 0.95 <= ratio <= 1.05, ratio

@@ -32,8 +32,17 @@ def inf_logits_classifier(shape: tuple[int, ...]) -> ft.Classifier:
     return ft.Classifier(InfLogits(features), num_classes=4)
 
 
+_PGD_NEEDS: dict[tuple[object, ...], torch.Tensor] = {}
+
+
 def pgd_minimal_eps(clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, norm: str, grid: torch.Tensor) -> torch.Tensor:
-    """Per sample, the smallest radius of ``grid`` at which PGD-20 breaks it (inf if none)."""
+    """Per sample, the smallest radius of ``grid`` at which PGD-20 breaks it (inf if none).
+
+    Cached per (model, norm, batch size, grid), since several tests compare against the same numbers.
+    """
+    key = (id(clf), norm, x.shape[0], tuple(grid.tolist()))
+    if key in _PGD_NEEDS:
+        return _PGD_NEEDS[key]
     needed = torch.full((x.shape[0],), torch.inf)
     for eps in grid.tolist():
         todo = torch.isinf(needed).nonzero().squeeze(1)
@@ -42,4 +51,9 @@ def pgd_minimal_eps(clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, norm: 
         x_adv = ft.attacks.PGD(steps=20)(clf, x[todo], y[todo], ft.make_threat(norm, eps))
         broken = clf.predict(x_adv) != y[todo]
         needed[todo[broken]] = eps
+    _PGD_NEEDS[key] = needed
     return needed
+
+
+L2_GRID = torch.arange(0.1, 3.01, 0.1)
+LINF_GRID = torch.arange(0.02, 0.5, 0.02)

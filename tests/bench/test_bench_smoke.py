@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import needs_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # ~10 s idle (imports, a 5,000-image training epoch when no model is cached, two attacks)
 @needs_fashion_mnist
 def test_quick_run_times_fortify_and_plain_loop_and_writes_table_and_json(tmp_path):
     out = tmp_path / "bench.json"

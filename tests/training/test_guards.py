@@ -140,8 +140,8 @@ def test_fast_training_does_not_raise_false_alarms():
         val=(xv, yv),
         progress=False,
     )
-    assert history.config["co_check_every"] == 2  # 8 steps per epoch: four checks per epoch by default
-    assert len(history.co_checks) == 1 + 4 * 4
+    assert history.config["co_check_every"] == 8  # 512 samples, 8 steps per epoch: once per epoch by default
+    assert len(history.co_checks) == 1 + 4
     assert not [e for e in history.events if e.kind == "catastrophic_overfitting"]
 
 

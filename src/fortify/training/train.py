@@ -10,6 +10,7 @@ accuracy on a fixed batch (see ``fortify.training.overfitting``) with step-back-
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 ACCURACY_SUBSET = 5_000
 OPTIMIZERS = ("adam", "sgd")
 CO_BATCH = 256
+CO_CHECK_SAMPLES = 10_000
 
 
 class EpochRecord(BaseModel):
@@ -127,11 +129,12 @@ def train(
     ``keep_best`` restores the best epoch's weights at the end (Rice et al. 2020); ``early_stopping=k``
     stops after ``k`` epochs without improvement.
 
-    Catastrophic overfitting: every ``co_check_every`` steps (default: 4 checks per epoch for methods
-    with a step to shrink, e.g. ``fast``; 0 turns it off) FGSM and PGD accuracy are measured on the
-    first 256 validation samples (the first 256 training samples without ``val``). On a collapse the
-    weights and optimizer state step back to the last good check and the method's step is multiplied by
-    ``co_shrink``, at most ``co_max_recoveries`` times (then the collapse is logged and recorded).
+    Catastrophic overfitting: every ``co_check_every`` steps (default, for methods with a step to
+    shrink such as ``fast``: every ~10,000 training samples and at least once per epoch; 0 turns it
+    off) FGSM and PGD accuracy are measured on the first 256 validation samples (the first 256
+    training samples without ``val``). On a collapse the weights and optimizer state step back to the
+    last good check and the method's step is multiplied by ``co_shrink``, at most
+    ``co_max_recoveries`` times (then the collapse is logged and recorded).
 
     Deterministic for a given ``seed`` on the same machine; leaves the model in eval mode.
     """
@@ -161,6 +164,7 @@ def train(
         val,
         (x, y),
         steps,
+        batch_size,
         early_stopping,
         keep_best,
         co_check_every,
@@ -376,6 +380,7 @@ def _guards(
     val: tuple[Tensor, Tensor] | None,
     data: tuple[Tensor, Tensor],
     steps: int,
+    batch_size: int,
     early_stopping: int | None,
     keep_best: bool,
     co_check_every: int | None,
@@ -390,7 +395,9 @@ def _guards(
     elif early_stopping is not None:
         raise FortifyError("early_stopping needs validation data: pass val=(x_val, y_val)")
     if co_check_every is None:
-        co_check_every = max(1, steps // 4) if hasattr(method, "shrink_step") and threat is not None else 0
+        # a check costs ~15 passes over 256 samples: every ~10k samples keeps it under ~10% of fast AT
+        every = min(steps, max(1, math.ceil(CO_CHECK_SAMPLES / batch_size)))
+        co_check_every = every if hasattr(method, "shrink_step") and threat is not None else 0
     _check_int("co_check_every", co_check_every, 0)
     monitor = None
     if co_check_every > 0:
