@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fortify-installed
-EXTRAS ?= dev
+EXTRAS ?= dev,mlflow,onnx
 
 .PHONY: demo test test-slow bench lint data venv clean
 
@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	@echo "torchvision==0.0.0.dev0" >> $(VENV)/constraints.txt
 	@printf '[global]\nconstraint = %s\n' "$(abspath $(VENV))/constraints.txt" > $(VENV)/pip.conf
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@# onnx2torch declares torchvision but needs it only for two detection operators
+	$(PY) -m pip install --quiet --no-deps "onnx2torch>=1.5"
 	@touch $(STAMP)
 
 data:

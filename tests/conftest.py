@@ -6,7 +6,6 @@ Nothing here touches the network or needs real datasets; tests that need Fashion
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
@@ -14,7 +13,8 @@ from hypothesis import HealthCheck, settings
 
 import fortify as ft
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# tiny models: one thread avoids thread-pool overhead and contention between parallel jobs
+torch.set_num_threads(1)
 settings.register_profile(
     "fortify", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
