@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import fortify as ft
-from tests.attacks.whitebox_helpers import L2_GRID, LINF_GRID, pgd_minimal_eps
+from tests.attacks.whitebox_helpers import L2_GRID, pgd_minimal_eps
 
 
 def test_cw_finds_smaller_median_l2_than_pgd_needs(tiny_cnn):
@@ -41,7 +41,8 @@ def test_pixels_exactly_at_the_bounds_can_change(tiny_cnn):
 def test_targeted_cw_hits_its_targets(tiny_cnn):
     clf, x, y = tiny_cnn
     targets = (y[:16] + 2) % clf.num_classes
-    out = ft.attacks.CW(steps=30, binary_search_steps=2, lr=0.05, targeted=True).min_norm(clf, x[:16], targets, "l2")
+    attack = ft.attacks.CW(steps=30, binary_search_steps=2, lr=0.05, targeted=True)
+    out = attack.min_norm(clf, x[:16], targets, "l2")
     assert bool(out.success.all())
     assert torch.equal(clf.predict(out.x_adv), targets)
 
@@ -61,8 +62,8 @@ def test_confidence_buys_a_margin_at_a_larger_distance(tiny_cnn):
 
 def test_cw_refuses_linf():
     with pytest.raises(ft.FortifyError, match="l2"):
-        ft.attacks.CW().min_norm(ft.Classifier(torch.nn.Flatten(), num_classes=4), torch.rand(2, 4), torch.tensor([0, 1]),
-                                 "linf")
+        clf = ft.Classifier(torch.nn.Flatten(), num_classes=4)
+        ft.attacks.CW().min_norm(clf, torch.rand(2, 4), torch.tensor([0, 1]), "linf")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import fortify as ft
 
 
 class InfLogits(nn.Module):
-    """A linear model whose class-0 logit is +inf on bright inputs and whose class-1 logit is -inf on dark ones."""
+    """A linear model: class-0 logit +inf on bright inputs, class-1 logit -inf on dark ones."""
 
     def __init__(self, features: int, num_classes: int = 4) -> None:
         super().__init__()
@@ -35,7 +35,9 @@ def inf_logits_classifier(shape: tuple[int, ...]) -> ft.Classifier:
 _PGD_NEEDS: dict[tuple[object, ...], torch.Tensor] = {}
 
 
-def pgd_minimal_eps(clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, norm: str, grid: torch.Tensor) -> torch.Tensor:
+def pgd_minimal_eps(
+    clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, norm: str, grid: torch.Tensor
+) -> torch.Tensor:
     """Per sample, the smallest radius of ``grid`` at which PGD-20 breaks it (inf if none).
 
     Cached per (model, norm, batch size, grid), since several tests compare against the same numbers.

@@ -147,7 +147,7 @@ class APGD(Attack):
         if n_target_classes is not None:
             positive_int("n_target_classes", n_target_classes)
             if targeted:
-                raise FortifyError("n_target_classes picks the targets itself; it cannot be combined with targeted=True")
+                raise FortifyError("n_target_classes picks its own targets; it excludes targeted=True")
         self.n_target_classes = n_target_classes
         self.rho = fraction("rho", rho)
         self.momentum = fraction("momentum", momentum)
@@ -156,13 +156,17 @@ class APGD(Attack):
     def _objective(self, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         """Per-sample loss to maximise."""
         if target is None and not self.targeted:
-            return dlr_loss(logits, y) if self.loss == "dlr" else F.cross_entropy(_finite(logits), y, reduction="none")
+            if self.loss == "dlr":
+                return dlr_loss(logits, y)
+            return F.cross_entropy(_finite(logits), y, reduction="none")
         goal = y if target is None else target
         if self.loss == "dlr":
             return targeted_dlr_loss(logits, goal, None if target is None else y)
         return -F.cross_entropy(_finite(logits), goal, reduction="none")
 
-    def _run(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator) -> Tensor:
+    def _run(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+    ) -> Tensor:
         if self.loss == "dlr" and clf.num_classes < 3:
             raise FortifyError(f"the DLR loss needs at least 3 classes, the classifier has {clf.num_classes}")
         best = x.clone()
@@ -223,7 +227,8 @@ class APGD(Attack):
             if s.idx.numel() == 0:
                 return out, found
             with torch.no_grad():
-                s.x_prev, s.x_adv = s.x_adv, self._update(s, threat, clf, momentum=self.momentum if i else 1.0)
+                momentum = self.momentum if i else 1.0  # the first step has no previous step
+                s.x_prev, s.x_adv = s.x_adv, self._update(s, threat, clf, momentum)
             loss, grad, logits = self._loss_grad(clf, s.x_adv, s.y, s.target)
             with torch.no_grad():
                 s = self._record(s, loss, grad, logits, out, found)
@@ -242,7 +247,9 @@ class APGD(Attack):
         moved = s.x_adv + momentum * (z - s.x_adv) + (1 - momentum) * (s.x_adv - s.x_prev)
         return threat.project(moved, s.x).clamp(low, high)
 
-    def _record(self, s: _State, loss: Tensor, grad: Tensor, logits: Tensor, out: Tensor, found: Tensor) -> _State:
+    def _record(
+        self, s: _State, loss: Tensor, grad: Tensor, logits: Tensor, out: Tensor, found: Tensor
+    ) -> _State:
         """Store successes (dropping them under early stop), count increases, keep the best point."""
         hit = is_success(logits, s.y, self.targeted) & ~found[s.idx]
         out[s.idx[hit]] = s.x_adv[hit]

@@ -48,7 +48,9 @@ class DeepFool(MinNormAttack):
     name = "deepfool"
     supports_targeted = False
 
-    def __init__(self, *, steps: int = 50, overshoot: float = 0.02, candidates: int = 10, seed: int = 0) -> None:
+    def __init__(
+        self, *, steps: int = 50, overshoot: float = 0.02, candidates: int = 10, seed: int = 0
+    ) -> None:
         super().__init__(seed=seed)
         self.steps = positive_int("steps", steps)
         self.overshoot = positive_float("overshoot", overshoot, allow_zero=True)

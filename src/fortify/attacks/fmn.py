@@ -70,7 +70,9 @@ class FMN(MinNormAttack):
         super().__init__(targeted=targeted, seed=seed)
         self.steps = positive_int("steps", steps)
         self.alpha_init = positive_float("alpha_init", alpha_init)
-        self.alpha_final = self.alpha_init / 100 if alpha_final is None else positive_float("alpha_final", alpha_final)
+        if alpha_final is None:
+            alpha_final = self.alpha_init / 100
+        self.alpha_final = positive_float("alpha_final", alpha_final)
         self.gamma_init = fraction("gamma_init", gamma_init)
         self.gamma_final = fraction("gamma_final", gamma_final)
         if self.gamma_final > self.gamma_init:

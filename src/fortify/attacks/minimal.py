@@ -92,7 +92,9 @@ class MinNormAttack(Attack):
             raise FortifyError(f"{type(self).__name__} supports the norms {list(self.norms)}, got {norm!r}")
         return norm
 
-    def _run(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator) -> Tensor:
+    def _run(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+    ) -> Tensor:
         return self._search(clf, x, y, self._check_norm(threat.norm), generator)
 
     @final
