@@ -34,7 +34,7 @@ def test_quick_run_times_fortify_and_plain_loop_and_writes_table_and_json(tmp_pa
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -54,7 +54,7 @@ def test_unknown_attack_is_refused_with_the_known_names():
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--attacks", "nope"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
         cwd=ROOT,
     )
     assert done.returncode == 2

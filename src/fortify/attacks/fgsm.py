@@ -27,7 +27,9 @@ class FGSM(Attack):
 
     name = "fgsm"
 
-    def _run(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator) -> Tensor:
+    def _run(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+    ) -> Tensor:
         x_var = x.clone().requires_grad_(True)
         grad = input_gradient(attack_loss(clf(x_var), y, self.targeted), x_var)
         return x + threat.eps * threat.ascent_direction(grad)

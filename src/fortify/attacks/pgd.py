@@ -72,7 +72,9 @@ class PGD(Attack):
         rel = self.rel_stepsize if self.rel_stepsize is not None else 2.5 / self.steps
         return rel * threat.eps
 
-    def _run(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator) -> Tensor:
+    def _run(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+    ) -> Tensor:
         if self.restarts == 1:
             # nothing to choose between: skip the forward pass that ranks restarts (the caller checks anyway)
             return self._one_run(clf, x, y, threat, generator)[0]
