@@ -64,6 +64,7 @@ class Classifier(nn.Module):
         self.register_buffer("std", _channel_stat(std, "std"), persistent=False)
         if self.std is not None and bool((self.std <= 0).any()):
             raise FortifyError(f"std must be positive, got {std!r}")
+        self.eval()
 
     @property
     def device(self) -> torch.device:
