@@ -6,7 +6,6 @@ Nothing here touches the network or needs real datasets; tests that need Fashion
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from hypothesis import HealthCheck, settings

@@ -49,7 +49,7 @@ def test_bad_names_are_reported(name, split, match):
 def test_fashion_mnist_test_split():
     x, y = ft.data.load("fashion-mnist", "test", n=100)
     assert x.shape == (100, 1, 28, 28) and x.dtype == torch.float32
-    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
     assert y[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]  # the published first test labels
 
 

@@ -31,6 +31,6 @@ def fetch_command(
 ) -> None:
     """Download a dataset's files from its canonical source, SHA-256 checked."""
     if name != "fashion-mnist":
-        raise DataError(f"only fashion-mnist is fetched; the others ship with scikit-learn or are synthetic")
+        raise DataError("only fashion-mnist is fetched; the others ship with scikit-learn or are synthetic")
     fashion_mnist.download(to)
     console.print(f"fetched into {to}; export FORTIFY_DATA={to}")
