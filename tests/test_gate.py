@@ -98,6 +98,15 @@ def test_unreliable_or_undiagnosed_results_fail_with_the_reason():
     assert check(Policy(require_reliable=False), [make_result(diagnostics=[])]).passed
 
 
+def test_certificates_are_not_asked_for_attack_diagnostics():
+    full = make_result(full=True)
+    certificate = full.model_copy(update={"kind": "certification", "diagnostics": []})
+    outcome = check(Policy(min_certified_accuracy={0.2: 0.45}), [certificate])
+    assert outcome.passed and all("diagnostics" not in c.name for c in outcome.checks)
+    # ...but an evaluation gated beside it still must carry passing diagnostics
+    assert not check(Policy(), [certificate, make_result(diagnostics=[])]).passed
+
+
 def test_relative_thresholds_compare_with_the_baseline():
     baseline = make_result(clean=0.95, robust=0.45, timing={"clean_s": 0.02})  # 1 ms/sample over 20 samples
     candidate = make_result(clean=0.9, robust=0.4, timing={"clean_s": 0.08})  # 4 ms/sample
