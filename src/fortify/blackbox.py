@@ -268,7 +268,7 @@ def classifier_from_onnx(
         num_classes = _static_classes(shape, "scores")
     try:
         module = convert(graph)
-    except Exception as exc:  # onnx2torch raises NotImplementedError/KeyError/... per unsupported node
+    except Exception as exc:  # onnx2torch raises a different exception type per unsupported node
         raise FortifyError(
             f"onnx2torch cannot convert {os.fspath(path)!r} ({type(exc).__name__}: {exc}); "
             "use ft.blackbox.from_onnx to attack it as a black box"

@@ -73,7 +73,9 @@ class AttackRecord(_Model):
     forward_passes: float | None = Field(
         default=None, description="model forward passes per attacked sample (1.1; batch rows / n_attacked)"
     )
-    backward_passes: float | None = Field(default=None, description="input-gradient passes per attacked sample (1.1)")
+    backward_passes: float | None = Field(
+        default=None, description="input-gradient passes per attacked sample (1.1)"
+    )
 
 
 class SampleRecord(_Model):
@@ -93,9 +95,11 @@ class SampleRecord(_Model):
     adv_confidence: float | None = Field(
         default=None, description="max softmax probability at the strongest attack point found (1.1)"
     )
-    iterations: int | None = Field(default=None, description="iterations the breaking attack used, if it counts (1.1)")
+    iterations: int | None = Field(
+        default=None, description="iterations the breaking attack used, if it counts them (1.1)"
+    )
     min_distance: float | None = Field(
-        default=None, description="smallest adversarial perturbation norm found by a minimum-norm attack (1.1)"
+        default=None, description="smallest adversarial perturbation norm a minimum-norm attack found (1.1)"
     )
 
 
