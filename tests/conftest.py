@@ -20,7 +20,9 @@ settings.register_profile(
 settings.load_profile("fortify")
 
 
-def _trained(arch: str, name: str, epochs: int, seed: int = 0) -> tuple[ft.Classifier, torch.Tensor, torch.Tensor]:
+def _trained(
+    arch: str, name: str, epochs: int, seed: int = 0
+) -> tuple[ft.Classifier, torch.Tensor, torch.Tensor]:
     meta = ft.data.info(name)
     x, y = ft.data.load(name, "train")
     x_test, y_test = ft.data.load(name, "test")

@@ -34,12 +34,17 @@ def test_per_sample_records_name_the_breaking_attack_and_norm(tiny_cnn):
         assert s.broken_by in {"fgsm", "pgd"}
         assert s.adv_pred != s.label
         assert 0 < s.perturbation_norm <= 1.2 * (1 + 1e-5)
-    assert result.attack_success_rate == pytest.approx(len(broken) / sum(s.clean_correct for s in result.samples))
+    assert result.attack_success_rate == pytest.approx(
+        len(broken) / sum(s.clean_correct for s in result.samples)
+    )
 
 
 def test_remaining_mode_only_attacks_unbroken_samples(tiny_cnn):
     clf, x, y = tiny_cnn
-    suite = [SuiteEntry("fgsm", ft.attacks.FGSM(), "all"), SuiteEntry("pgd", ft.attacks.PGD(steps=10), "remaining")]
+    suite = [
+        SuiteEntry("fgsm", ft.attacks.FGSM(), "all"),
+        SuiteEntry("pgd", ft.attacks.PGD(steps=10), "remaining"),
+    ]
     result = ft.evaluate(clf, x, y, ft.Linf(0.2), suite=suite)
     fgsm, pgd = result.per_attack
     assert pgd.n_attacked == fgsm.n_attacked - fgsm.n_succeeded
@@ -76,8 +81,12 @@ def test_groups_are_recorded_per_sample(tiny_cnn):
 
 @pytest.mark.parametrize(
     ("kwargs", "error"),
-    [({"suite": "nope"}, ValueError), ({"batch_size": 0}, ValueError), ({"groups": ["a"]}, ValueError),
-     ({"suite": []}, ValueError)],
+    [
+        ({"suite": "nope"}, ValueError),
+        ({"batch_size": 0}, ValueError),
+        ({"groups": ["a"]}, ValueError),
+        ({"suite": []}, ValueError),
+    ],
 )
 def test_bad_arguments(tiny_cnn, kwargs, error):
     clf, x, y = tiny_cnn

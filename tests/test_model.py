@@ -65,8 +65,12 @@ def test_wrong_output_shape_is_reported():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"num_classes": 1}, {"num_classes": 3, "bounds": (1.0, 0.0)}, {"num_classes": 3, "std": [0.0]},
-     {"num_classes": 3, "bounds": (0.0,)}],
+    [
+        {"num_classes": 1},
+        {"num_classes": 3, "bounds": (1.0, 0.0)},
+        {"num_classes": 3, "std": [0.0]},
+        {"num_classes": 3, "bounds": (0.0,)},
+    ],
 )
 def test_bad_construction_is_rejected(kwargs):
     with pytest.raises(ValueError):

@@ -41,8 +41,12 @@ def test_unknown_schema_versions_are_refused_clearly(result, version):
 
 @pytest.mark.parametrize(
     ("text", "match"),
-    [("not json", "invalid JSON"), ("[]", "schema_version"), ('{"schema_version": "1.0", "n_samples": "x"}', "valid"),
-     ('{"schema_version": "1.0", "surprise": 1}', "valid")],
+    [
+        ("not json", "invalid JSON"),
+        ("[]", "schema_version"),
+        ('{"schema_version": "1.0", "n_samples": "x"}', "valid"),
+        ('{"schema_version": "1.0", "surprise": 1}', "valid"),
+    ],
 )
 def test_malformed_documents_are_refused(text, match):
     with pytest.raises(ft.FortifyError, match=match):

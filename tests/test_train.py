@@ -42,7 +42,8 @@ def test_a_plain_module_is_accepted():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"method": "magic"}, {"method": "standard", "beta": 1}]
+    "kwargs",
+    [{"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"method": "magic"}, {"method": "standard", "beta": 1}],
 )
 def test_bad_arguments_are_rejected(kwargs):
     x, y = ft.data.load("synthetic", "train")

@@ -10,8 +10,10 @@ import torch
 import fortify as ft
 
 
-@pytest.mark.parametrize(("arch", "shape", "classes"), [("cnn-small", (1, 28, 28), 10), ("cnn-tiny", (3, 8, 8), 4),
-                                                       ("mlp", (30,), 2)])
+@pytest.mark.parametrize(
+    ("arch", "shape", "classes"),
+    [("cnn-small", (1, 28, 28), 10), ("cnn-tiny", (3, 8, 8), 4), ("mlp", (30,), 2)],
+)
 def test_round_trip_gives_identical_logits(tmp_path, arch, shape, classes):
     torch.manual_seed(0)
     clf = ft.Classifier(ft.zoo.create(arch, shape, classes), num_classes=classes, mean=0.5, std=0.25)

@@ -93,9 +93,7 @@ class Threat(ABC):
         """
         return self.project(x_adv, x).clamp(bounds[0], bounds[1])
 
-    def random_start(
-        self, x: Tensor, bounds: Bounds, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def random_start(self, x: Tensor, bounds: Bounds, generator: torch.Generator | None = None) -> Tensor:
         """A uniformly random point of the ball around ``x``, clipped into ``bounds``."""
         return (x + self.random_delta(x, generator)).clamp(bounds[0], bounds[1])
 

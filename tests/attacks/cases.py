@@ -35,6 +35,9 @@ CASES: list[AttackCase] = [
     AttackCase("fmn", lambda: ft.attacks.FMN(steps=10)),
     # black-box attacks at tiny budgets: the contract here, strength in test_square / test_hopskipjump
     AttackCase("square", lambda: ft.attacks.Square(n_queries=40), breaks_undefended=False),
-    AttackCase("hopskipjump", lambda: ft.attacks.HopSkipJump(n_queries=120, steps=4, init_evals=10),
-               breaks_undefended=False),
+    AttackCase(
+        "hopskipjump",
+        lambda: ft.attacks.HopSkipJump(n_queries=120, steps=4, init_evals=10),
+        breaks_undefended=False,
+    ),
 ]

@@ -70,8 +70,11 @@ def test_batch_of_one_and_reproducible_under_seed(tiny_cnn, case, norm):
     assert torch.equal(case.make()(clf, x[:4], y[:4], threat), case.make()(clf, x[:4], y[:4], threat))
 
 
-@pytest.mark.parametrize(("case", "norm"), [p for p in PAIRS if p[0].breaks_undefended],
-                         ids=[i for p, i in zip(PAIRS, IDS, strict=True) if p[0].breaks_undefended])
+@pytest.mark.parametrize(
+    ("case", "norm"),
+    [p for p in PAIRS if p[0].breaks_undefended],
+    ids=[i for p, i in zip(PAIRS, IDS, strict=True) if p[0].breaks_undefended],
+)
 def test_breaks_an_undefended_model(tiny_cnn, case, norm):
     clf, x, y = tiny_cnn
     x_adv = case.make()(clf, x[:64], y[:64], _threat(case, norm))

@@ -68,8 +68,13 @@ def test_cw_refuses_linf():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"steps": 0}, "steps"), ({"binary_search_steps": 0}, "binary_search_steps"),
-     ({"initial_const": -1.0}, "initial_const"), ({"confidence": -0.5}, "confidence"), ({"lr": 0.0}, "lr")],
+    [
+        ({"steps": 0}, "steps"),
+        ({"binary_search_steps": 0}, "binary_search_steps"),
+        ({"initial_const": -1.0}, "initial_const"),
+        ({"confidence": -0.5}, "confidence"),
+        ({"lr": 0.0}, "lr"),
+    ],
 )
 def test_bad_hyperparameters_raise_naming_the_value(kwargs, match):
     with pytest.raises(ft.FortifyError, match=match):

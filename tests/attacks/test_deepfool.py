@@ -24,8 +24,9 @@ def test_batched_class_gradients_match_one_backward_per_class(tiny_cnn):
     clf, x, _ = tiny_cnn
     x_var = x[:5].clone().requires_grad_(True)
     logits = clf(x_var)
-    singles = [torch.autograd.grad(logits[:, k].sum(), x_var, retain_graph=True)[0]
-               for k in range(logits.shape[1])]
+    singles = [
+        torch.autograd.grad(logits[:, k].sum(), x_var, retain_graph=True)[0] for k in range(logits.shape[1])
+    ]
     batched = _class_gradients(logits, x_var)
     assert torch.allclose(batched, torch.stack(singles), atol=1e-6)
 

@@ -29,8 +29,12 @@ def test_targeted_fmn_hits_its_targets(tiny_cnn):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"steps": 0}, "steps"), ({"alpha_init": 0.0}, "alpha_init"), ({"gamma_init": 1.0}, "gamma_init"),
-     ({"gamma_init": 0.01, "gamma_final": 0.1}, "gamma_final")],
+    [
+        ({"steps": 0}, "steps"),
+        ({"alpha_init": 0.0}, "alpha_init"),
+        ({"gamma_init": 1.0}, "gamma_init"),
+        ({"gamma_init": 0.01, "gamma_final": 0.1}, "gamma_final"),
+    ],
 )
 def test_bad_hyperparameters_raise_naming_the_value(kwargs, match):
     with pytest.raises(ft.FortifyError, match=match):

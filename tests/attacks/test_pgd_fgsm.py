@@ -56,8 +56,14 @@ def test_step_size_is_relative_to_eps_by_default():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"steps": 0}, {"steps": 2.5}, {"restarts": 0}, {"step_size": -1.0}, {"rel_stepsize": 0.0},
-     {"step_size": 0.1, "rel_stepsize": 0.1}],
+    [
+        {"steps": 0},
+        {"steps": 2.5},
+        {"restarts": 0},
+        {"step_size": -1.0},
+        {"rel_stepsize": 0.0},
+        {"step_size": 0.1, "rel_stepsize": 0.1},
+    ],
 )
 def test_bad_pgd_arguments_are_rejected(kwargs):
     with pytest.raises(ValueError):

@@ -14,8 +14,21 @@ from fortify.cli.main import main
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    code = main(["train", "--data", "digits", "--arch", "cnn-tiny", "--epochs", "3", "--out", str(out),
-                 "--threads", "1"])
+    code = main(
+        [
+            "train",
+            "--data",
+            "digits",
+            "--arch",
+            "cnn-tiny",
+            "--epochs",
+            "3",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+        ]
+    )
     assert code == 0
     return out
 
@@ -29,8 +42,23 @@ def test_train_writes_model_and_training_result(trained):
 
 def test_evaluate_writes_a_result(trained, tmp_path):
     out = tmp_path / "eval.json"
-    code = main(["evaluate", "--model", str(trained / "model.safetensors"), "--data", "digits", "--eps", "0.1",
-                 "--norm", "linf", "--n", "50", "--out", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(trained / "model.safetensors"),
+            "--data",
+            "digits",
+            "--eps",
+            "0.1",
+            "--norm",
+            "linf",
+            "--n",
+            "50",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     result = json.loads(out.read_text())
     assert result["n_samples"] == 50 and result["threat"] == {"norm": "linf", "eps": 0.1}
@@ -50,7 +78,9 @@ def test_evaluate_writes_a_result(trained, tmp_path):
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(trained, tmp_path, capsys, args, message):
-    args = [a.replace("MODEL", str(trained / "model.safetensors")).replace("OUT", str(tmp_path)) for a in args]
+    args = [
+        a.replace("MODEL", str(trained / "model.safetensors")).replace("OUT", str(tmp_path)) for a in args
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -60,7 +90,9 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(trained, tmp_path, cap
 def test_a_real_process_gets_exit_code_2_and_no_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "fortify.cli.main", "evaluate", "--model", str(tmp_path / "x.safetensors")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
@@ -83,3 +115,76 @@ def test_help_lists_the_commands(capsys):
     out = capsys.readouterr().out
     for command in ("train", "evaluate", "demo", "data"):
         assert command in out
+
+
+def test_attacks_lists_every_catalogued_attack_with_its_paper(capsys):
+    from fortify.attacks.catalog import CATALOG
+
+    assert main(["attacks"]) == 0
+    out = capsys.readouterr().out
+    for name in CATALOG:
+        assert name in out
+    assert "Madry" in out and "Croce" in out
+
+
+@pytest.mark.parametrize(
+    ("attack", "norm", "eps"),
+    [("apgd-ce", "linf", "0.2"), ("deepfool", "l2", "2.0"), ("square", "linf", "0.2")],
+)
+def test_attack_saves_the_adversarial_batch_inside_the_ball(trained, tmp_path, attack, norm, eps):
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    import fortify as ft
+
+    out = tmp_path / "adv.safetensors"
+    code = main(
+        [
+            "attack",
+            "--model",
+            str(trained / "model.safetensors"),
+            "--data",
+            "digits",
+            "--attack",
+            attack,
+            "--norm",
+            norm,
+            "--eps",
+            eps,
+            "--n",
+            "40",
+            "--steps",
+            "20",
+            "--save",
+            str(out),
+        ]
+    )
+    assert code == 0
+    saved = load_file(str(out))
+    threat = ft.make_threat(norm, float(eps))
+    assert bool(threat.contains(saved["x_adv"], saved["x"]).all())
+    with safe_open(str(out), framework="pt") as handle:
+        summary = json.loads(handle.metadata()["fortify"])
+    clf = ft.zoo.load(trained / "model.safetensors")
+    assert torch.equal(clf.predict(saved["x_adv"]), saved["adv_pred"])
+    fooled = (saved["clean_pred"] == saved["y"]) & (saved["adv_pred"] != saved["y"])
+    assert summary["success_rate"] == pytest.approx(
+        float(fooled.sum()) / float((saved["clean_pred"] == saved["y"]).sum())
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--attack", "nope"], "unknown attack"),
+        (["--attack", "pgd", "--eps", "8"], "eps/255"),
+        (["--attack", "cw", "--norm", "linf"], "supports l2"),
+        (["--attack", "pgd", "--data", "fashion-mnist"], "takes inputs (1, 8, 8)"),
+        (["--attack", "fgsm", "--steps", "5"], "no iteration"),
+    ],
+)
+def test_attack_bad_input_is_one_line(trained, capsys, args, message):
+    assert main(["attack", "--model", str(trained / "model.safetensors"), "--data", "digits", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -39,7 +39,9 @@ def test_synthetic_is_seeded():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-@pytest.mark.parametrize(("name", "split", "match"), [("cifar", "test", "unknown dataset"), ("digits", "val", "split")])
+@pytest.mark.parametrize(
+    ("name", "split", "match"), [("cifar", "test", "unknown dataset"), ("digits", "val", "split")]
+)
 def test_bad_names_are_reported(name, split, match):
     with pytest.raises(ft.FortifyError, match=match):
         ft.data.load(name, split)

@@ -18,6 +18,22 @@ from fortify.attacks.pgd import PGD
 from fortify.attacks.square import Square
 from fortify.attacks.tabular import ConstrainedPGD
 
-__all__ = ["Attack", "AttackOutput", "FGSM", "PGD", "APGD", "APGDT", "CW", "DeepFool", "FMN",
-           "MinNormAttack", "MinNormOutput", "minimal_distances",
-           "Square", "HopSkipJump", "OnePixel", "ConstrainedPGD", "TabularConstraints"]
+__all__ = [
+    "Attack",
+    "AttackOutput",
+    "FGSM",
+    "PGD",
+    "APGD",
+    "APGDT",
+    "CW",
+    "DeepFool",
+    "FMN",
+    "MinNormAttack",
+    "MinNormOutput",
+    "minimal_distances",
+    "Square",
+    "HopSkipJump",
+    "OnePixel",
+    "ConstrainedPGD",
+    "TabularConstraints",
+]

@@ -100,8 +100,12 @@ class _State:
     increases: Tensor
 
     def keep(self, mask: Tensor) -> _State:
-        return _State(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[mask]
-                         for f in fields(self)})
+        return _State(
+            **{
+                f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[mask]
+                for f in fields(self)
+            }
+        )
 
 
 class APGD(Attack):
@@ -195,8 +199,9 @@ class APGD(Attack):
         order = logits.argsort(dim=1, descending=True)
         return [order[:, k] for k in range(min(self.n_target_classes, clf.num_classes - 1))]
 
-    def _loss_grad(self, clf: Classifier, x_adv: Tensor, s_y: Tensor, target: Tensor | None
-                   ) -> tuple[Tensor, Tensor, Tensor]:
+    def _loss_grad(
+        self, clf: Classifier, x_adv: Tensor, s_y: Tensor, target: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         x_var = x_adv.clone().requires_grad_(True)
         logits = clf(x_var)
         loss = self._objective(logits, s_y, target)
@@ -204,7 +209,12 @@ class APGD(Attack):
         return torch.nan_to_num(loss.detach(), nan=-torch.inf), grad, logits.detach()
 
     def _one_run(
-        self, clf: Classifier, x: Tensor, y: Tensor, target: Tensor | None, threat: Threat,
+        self,
+        clf: Classifier,
+        x: Tensor,
+        y: Tensor,
+        target: Tensor | None,
+        threat: Threat,
         generator: torch.Generator,
     ) -> tuple[Tensor, Tensor]:
         """One run from a random start: (first adversarial iterate, else the best-loss point; success)."""
@@ -213,9 +223,19 @@ class APGD(Attack):
         out, found = x_adv.clone(), is_success(logits, y, self.targeted)
         n = x.shape[0]
         s = _State(
-            idx=torch.arange(n, device=x.device), x=x, y=y, target=target, x_adv=x_adv, x_prev=x_adv,
-            grad=grad, loss=loss, step=torch.full((n,), 2 * threat.eps, device=x.device, dtype=x.dtype),
-            x_best=x_adv, grad_best=grad, loss_best=loss, loss_best_ckpt=loss,
+            idx=torch.arange(n, device=x.device),
+            x=x,
+            y=y,
+            target=target,
+            x_adv=x_adv,
+            x_prev=x_adv,
+            grad=grad,
+            loss=loss,
+            step=torch.full((n,), 2 * threat.eps, device=x.device, dtype=x.dtype),
+            x_best=x_adv,
+            grad_best=grad,
+            loss_best=loss,
+            loss_best_ckpt=loss,
             reduced=torch.zeros(n, dtype=torch.bool, device=x.device),
             increases=torch.zeros(n, device=x.device, dtype=x.dtype),
         )
@@ -298,5 +318,13 @@ class APGDT(APGD):
         early_stop: bool = True,
         seed: int = 0,
     ) -> None:
-        super().__init__(loss=loss, steps=steps, restarts=restarts, n_target_classes=n_target_classes,
-                         rho=rho, momentum=momentum, early_stop=early_stop, seed=seed)
+        super().__init__(
+            loss=loss,
+            steps=steps,
+            restarts=restarts,
+            n_target_classes=n_target_classes,
+            rho=rho,
+            momentum=momentum,
+            early_stop=early_stop,
+            seed=seed,
+        )

@@ -140,8 +140,9 @@ class Attack(ABC):
         if self.requires != "gradients":
             return self._attack_by_queries(clf, x, y, threat)
         if not isinstance(clf, Classifier):
-            raise TypeError(f"{type(self).__name__} needs gradients: give a fortify Classifier, "
-                            f"got {type(clf).__name__}")
+            raise TypeError(
+                f"{type(self).__name__} needs gradients: give a fortify Classifier, got {type(clf).__name__}"
+            )
         clf.check_input(x)
         y = check_labels(y, x.shape[0], clf.num_classes)
         device, dtype = x.device, x.dtype

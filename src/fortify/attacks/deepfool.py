@@ -92,8 +92,8 @@ class DeepFool(MinNormAttack):
     @staticmethod
     def _step(chosen: Tensor, grads: Tensor, norm: str) -> Tensor:
         """The minimal step onto the nearest linearised boundary, per sample ``(N, ...)``."""
-        f = (chosen[:, 1:] - chosen[:, :1]).abs()                       # (N, K-1)
-        w = (grads[1:] - grads[:1]).transpose(0, 1)                      # (N, K-1, ...)
+        f = (chosen[:, 1:] - chosen[:, :1]).abs()  # (N, K-1)
+        w = (grads[1:] - grads[:1]).transpose(0, 1)  # (N, K-1, ...)
         w_flat = w.flatten(2)
         lengths = dual_norm(w_flat.flatten(0, 1), norm).reshape(f.shape)  # dual norm of each w'_k
         nearest = (f / lengths.clamp_min(_TINY)).argmin(dim=1)

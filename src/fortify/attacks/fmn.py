@@ -104,7 +104,8 @@ class FMN(MinNormAttack):
                 seen = torch.isfinite(best_norm)
                 to_boundary = margin.detach().abs() / dual_norm(grad, norm).clamp_min(_TINY)
                 radius = torch.where(
-                    adv, torch.minimum(radius * (1 - gamma), best_norm),
+                    adv,
+                    torch.minimum(radius * (1 - gamma), best_norm),
                     torch.where(seen, radius * (1 + gamma), size + to_boundary),
                 )
                 radius = torch.nan_to_num(torch.minimum(radius, worst), nan=0.0)

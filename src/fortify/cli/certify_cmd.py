@@ -9,10 +9,9 @@ import typer
 from rich.table import Table
 
 from fortify import data as datasets
-from fortify import zoo
 from fortify.certify import DEFAULT_RADII, Smooth, certified_accuracy
 from fortify.cli.app import app
-from fortify.cli.common import setup_torch
+from fortify.cli.common import load_model_for, setup_torch
 from fortify.cli.render import console, pct
 from fortify.result import Result
 from fortify.types import FortifyError
@@ -64,7 +63,7 @@ def certify_command(
     """Certify test images with randomized smoothing (Cohen et al. 2019) and print the curve."""
     dev = setup_torch(threads, device)
     wanted = parse_radii(radii)
-    clf = zoo.load(model, device=dev)
+    clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n_samples)
     smooth = Smooth(clf, sigma, batch_size=batch_size, seed=seed)
     result = certified_accuracy(

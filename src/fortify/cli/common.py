@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
+from fortify import data as datasets
+from fortify import zoo
+from fortify.model import Classifier
 from fortify.types import FortifyError
 
 
@@ -24,3 +28,15 @@ def setup_torch(threads: int | None, device: str) -> torch.device:
         return torch.device(device)
     except RuntimeError as exc:
         raise FortifyError(f"--device {device!r} is not a valid torch device") from exc
+
+
+def load_model_for(path: Path, dataset: str, device: torch.device) -> Classifier:
+    """Load a fortify model file and check that it fits ``dataset`` (input shape and class count)."""
+    clf = zoo.load(path, device=device)
+    meta, info = clf.metadata, datasets.info(dataset)
+    if tuple(meta["input_shape"]) != tuple(info.shape) or meta["num_classes"] != info.num_classes:
+        raise FortifyError(
+            f"{path} takes inputs {tuple(meta['input_shape'])} with {meta['num_classes']} classes, but "
+            f"{dataset} has inputs {tuple(info.shape)} with {info.num_classes} classes"
+        )
+    return clf

@@ -33,7 +33,7 @@ def demo_command(
     eps: Annotated[list[float] | None, typer.Option(help="Linf radii (repeatable)")] = None,
     harden_n: Annotated[
         int, typer.Option(min=0, help="training images for the fast-AT fine-tune (0 skips)")
-    ] = 20000,
+    ] = 10000,
     harden_epochs: Annotated[int, typer.Option(min=1, help="fast-AT fine-tuning epochs")] = 1,
     retrain: Annotated[bool, typer.Option(help="train again even if runs/demo has a model")] = False,
     seed: int = 0,

@@ -8,9 +8,8 @@ from typing import Annotated
 import typer
 
 from fortify import data as datasets
-from fortify import zoo
 from fortify.cli.app import app
-from fortify.cli.common import setup_torch
+from fortify.cli.common import load_model_for, setup_torch
 from fortify.cli.render import console, print_diagnostics, results_table
 from fortify.cli.report_cmd import publish
 from fortify.evaluation import evaluate, suite_names
@@ -20,7 +19,9 @@ from fortify.threat import make_threat
 @app.command("evaluate")
 def evaluate_command(
     model: Annotated[Path, typer.Option(help="a model.safetensors written by fortify")],
-    data: Annotated[str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")] = "fashion-mnist",
+    data: Annotated[
+        str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")
+    ] = "fashion-mnist",
     eps: Annotated[float, typer.Option(help="radius of the threat ball")] = 0.1,
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
     n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 1000,
@@ -37,9 +38,11 @@ def evaluate_command(
     """Attack a saved model with a suite and report per-sample worst-case robust accuracy."""
     dev = setup_torch(threads, device)
     threat = make_threat(norm, eps)
-    clf = zoo.load(model, device=dev)
+    clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n)
-    result = evaluate(clf, x, y, threat, suite=suite, seed=seed, batch_size=batch_size, dataset=data, progress=True)
+    result = evaluate(
+        clf, x, y, threat, suite=suite, seed=seed, batch_size=batch_size, dataset=data, progress=True
+    )
     console.print(results_table([result], f"{model} on {data} ({result.n_samples} samples)"))
     print_diagnostics(result)
     if out is not None:

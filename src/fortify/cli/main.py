@@ -7,13 +7,14 @@ import sys
 import typer
 
 from fortify.cli import (  # noqa: F401  (commands register on import)
+    attack_cmd,
     certify_cmd,
     data_cmd,
     demo_cmd,
     evaluate_cmd,
     gate_cmd,
     report_cmd,
-    sweep_cmd,  # noqa: F401
+    sweep_cmd,
     train_cmd,
 )
 from fortify.cli.app import app

@@ -9,9 +9,8 @@ import typer
 from rich.table import Table
 
 from fortify import data as datasets
-from fortify import zoo
 from fortify.cli.app import app
-from fortify.cli.common import setup_torch
+from fortify.cli.common import load_model_for, setup_torch
 from fortify.cli.render import console, pct, print_diagnostics
 from fortify.evaluation import suite_names, sweep
 from fortify.threat import make_threat
@@ -51,7 +50,7 @@ def sweep_command(
     dev = setup_torch(threads, device)
     epsilons = parse_epsilons(eps)
     kind = make_threat(norm, 0.0)
-    clf = zoo.load(model, device=dev)
+    clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n)
     result = sweep(
         clf,

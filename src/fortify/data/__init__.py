@@ -42,7 +42,7 @@ def info(name: str) -> DatasetInfo:
 def load(
     name: str, split: str = "test", *, n: int | None = None, download_to: str | Path | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Load ``split`` (``"train"`` or ``"test"``) of dataset ``name`` as float32 ``x`` in [0, 1] and int64 ``y``.
+    """Load ``split`` (``"train"`` or ``"test"``) of dataset ``name``: float32 ``x`` in [0, 1], int64 ``y``.
 
     ``n`` keeps the first ``n`` samples. Fashion-MNIST is never downloaded unless ``download_to`` names
     a folder to put it in; missing or corrupt files raise ``DataError`` saying which file and what to do.
@@ -65,7 +65,9 @@ def load(
         x, y = sklearn_sets.load_breast_cancer(split)
     else:
         x, y = make_synthetic(
-            512 if split == "train" else 256, num_classes=meta.num_classes, shape=meta.shape,
+            512 if split == "train" else 256,
+            num_classes=meta.num_classes,
+            shape=meta.shape,
             seed=0 if split == "train" else 1,
         )
     if n is not None:

@@ -45,11 +45,14 @@ def cnn_small(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """conv32-conv64-maxpool-fc128-fc10 (~1.2 M parameters on 28x28): the ANCHORS benchmark model."""
     c, h, w = _image_shape("cnn-small", input_shape)
     return nn.Sequential(
-        nn.Conv2d(c, 32, 3), nn.ReLU(),
-        nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.Conv2d(c, 32, 3),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(64 * ((h - 4) // 2) * ((w - 4) // 2), 128), nn.ReLU(),
+        nn.Linear(64 * ((h - 4) // 2) * ((w - 4) // 2), 128),
+        nn.ReLU(),
         nn.Linear(128, num_classes),
     )
 
@@ -59,8 +62,10 @@ def cnn_tiny(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """Two small convolutions and a linear head: trains in seconds, for tests and examples."""
     c, h, w = _image_shape("cnn-tiny", input_shape)
     return nn.Sequential(
-        nn.Conv2d(c, 8, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, padding=1, stride=2), nn.ReLU(),
+        nn.Conv2d(c, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1, stride=2),
+        nn.ReLU(),
         nn.Flatten(),
         nn.Linear(16 * math.ceil(h / 2) * math.ceil(w / 2), num_classes),
     )
@@ -72,7 +77,9 @@ def mlp(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     features = math.prod(input_shape)
     return nn.Sequential(
         nn.Flatten(),
-        nn.Linear(features, 64), nn.ReLU(),
-        nn.Linear(64, 64), nn.ReLU(),
+        nn.Linear(features, 64),
+        nn.ReLU(),
+        nn.Linear(64, 64),
+        nn.ReLU(),
         nn.Linear(64, num_classes),
     )

@@ -65,7 +65,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def load(path: str | Path, *, device: str | torch.device | None = None) -> Classifier:
-    """Rebuild the model saved at ``path`` and return it as a ``Classifier`` (``.metadata`` holds the JSON)."""
+    """Rebuild the model saved at ``path`` as a ``Classifier``; its ``.metadata`` holds the JSON."""
     meta = read_metadata(path)
     module = create(meta["arch"], tuple(meta["input_shape"]), meta["num_classes"])
     try:

@@ -1,0 +1,136 @@
+"""`fortify attack` (run one attack, save the adversarial batch) and `fortify attacks` (the catalogue)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+from rich.table import Table
+from safetensors.torch import save_file
+
+from fortify import data as datasets
+from fortify import progress as progress_bars
+from fortify.attacks.catalog import CATALOG, lookup
+from fortify.cli.app import app
+from fortify.cli.common import load_model_for, setup_torch
+from fortify.cli.render import console, pct
+from fortify.threat import Threat, make_threat
+from fortify.threat_sparse import L0
+from fortify.types import Bounds, FortifyError
+
+
+@app.command("attacks")
+def attacks_command() -> None:
+    """List every attack with its paper, threat types and what it needs from the model."""
+    table = Table(title="fortify attacks")
+    for column in ("name", "threats", "needs", "paper"):
+        table.add_column(column)
+    for entry in CATALOG.values():
+        table.add_row(entry.name, ", ".join(entry.norms), entry.access, entry.paper)
+    console.print(table)
+
+
+def threat_for(norm: str, eps: float, bounds: Bounds, shape: tuple[int, ...]) -> Threat:
+    """A threat checked against the input space: an eps that no perturbation could need is refused."""
+    if norm.lower() == "l0":
+        return L0(eps)
+    threat = make_threat(norm, eps)
+    span = bounds[1] - bounds[0]
+    largest = span if threat.norm == "linf" else span * math.sqrt(math.prod(shape))
+    if eps > largest:
+        raise FortifyError(
+            f"eps {eps:g} is larger than any {threat.norm} distance inside the bounds [{bounds[0]:g}, "
+            f"{bounds[1]:g}] (at most {largest:g}); did you mean {eps / 255:g} (eps/255)?"
+        )
+    return threat
+
+
+@app.command("attack")
+def attack_command(
+    model: Annotated[Path, typer.Option(help="a model.safetensors written by fortify")],
+    attack: Annotated[str, typer.Option(help="attack name; `fortify attacks` lists them")] = "pgd",
+    data: Annotated[
+        str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")
+    ] = "fashion-mnist",
+    eps: Annotated[float, typer.Option(help="threat radius (a pixel count for --norm l0)")] = 0.1,
+    norm: Annotated[str, typer.Option(help="linf, l2 or l0")] = "linf",
+    n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 500,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="iterations (queries for black-box attacks)")
+    ] = None,
+    split: str = "test",
+    seed: int = 0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 250,
+    save: Annotated[Path | None, typer.Option(help="write x_adv, x, y and predictions (safetensors)")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
+) -> None:
+    """Run one attack on a saved model; print success rate, perturbation sizes and time."""
+    entry = lookup(attack)
+    if norm.lower() not in entry.norms:
+        raise FortifyError(f"{entry.name} supports {', '.join(entry.norms)}, not {norm!r}")
+    dev = setup_torch(threads, device)
+    clf = load_model_for(model, data, dev)
+    x, y = datasets.load(data, split, n=n)
+    threat = threat_for(norm, eps, clf.bounds, tuple(x.shape[1:]))
+    attacker = entry.build(seed=seed, budget=steps)
+    started = time.perf_counter()
+    chunks, queries = [], []
+    with progress_bars.bar(entry.name, x.shape[0], True) as ticker:
+        for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):
+            out = attacker.attack(clf, xb, yb, threat)
+            chunks.append(out.x_adv.cpu())
+            queries.append(
+                out.queries.cpu() if out.queries is not None else torch.zeros(len(yb), dtype=torch.long)
+            )
+            ticker.advance(len(yb))
+    elapsed = time.perf_counter() - started
+    x_adv, used = torch.cat(chunks), torch.cat(queries)
+    clean_pred, adv_pred = clf.predict(x).cpu(), clf.predict(x_adv).cpu()
+    correct = clean_pred == y
+    fooled = correct & (adv_pred != y)
+    sizes = threat.norm_of(x_adv[fooled] - x[fooled])
+    summary = {
+        "attack": entry.name,
+        "threat": threat.to_dict(),
+        "n": int(x.shape[0]),
+        "clean_accuracy": float(correct.float().mean()),
+        "robust_accuracy": float((correct & ~fooled).float().mean()),
+        "success_rate": float(fooled.sum()) / max(int(correct.sum()), 1),
+        "mean_perturbation": float(sizes.mean()) if sizes.numel() else None,
+        "median_perturbation": float(sizes.median()) if sizes.numel() else None,
+        "median_queries": float(used[fooled].float().median())
+        if entry.access != "gradients" and fooled.any()
+        else None,
+        "time_s": elapsed,
+    }
+    table = Table(title=f"{entry.name} on {data} ({x.shape[0]} samples, {threat!r})")
+    for column in ("clean", "robust", "success rate", "mean size", "median size", "time"):
+        table.add_column(column, justify="right")
+    size = "—" if summary["mean_perturbation"] is None else f"{summary['mean_perturbation']:.4g}"
+    median = "—" if summary["median_perturbation"] is None else f"{summary['median_perturbation']:.4g}"
+    table.add_row(
+        pct(summary["clean_accuracy"]),
+        pct(summary["robust_accuracy"]),
+        pct(summary["success_rate"]),
+        size,
+        median,
+        f"{elapsed:.1f}s",
+    )
+    console.print(table)
+    if save is not None:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            "x_adv": x_adv.contiguous(),
+            "x": x.contiguous(),
+            "y": y,
+            "adv_pred": adv_pred,
+            "clean_pred": clean_pred,
+        }
+        save_file(tensors, str(save), metadata={"fortify": json.dumps(summary)})
+        console.print(f"wrote {save}")
