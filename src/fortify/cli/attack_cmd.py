@@ -17,7 +17,7 @@ from fortify import data as datasets
 from fortify import progress as progress_bars
 from fortify.attacks.catalog import CATALOG, lookup
 from fortify.cli.app import app
-from fortify.cli.common import load_model_for, setup_torch
+from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
 from fortify.cli.render import console, pct
 from fortify.threat import Threat, make_threat
 from fortify.threat_sparse import L0
@@ -52,11 +52,9 @@ def threat_for(norm: str, eps: float, bounds: Bounds, shape: tuple[int, ...]) ->
 
 @app.command("attack")
 def attack_command(
-    model: Annotated[Path, typer.Option(help="a model.safetensors written by fortify")],
+    model: ModelFile,
     attack: Annotated[str, typer.Option(help="attack name; `fortify attacks` lists them")] = "pgd",
-    data: Annotated[
-        str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")
-    ] = "fashion-mnist",
+    data: DatasetName = "fashion-mnist",
     eps: Annotated[float, typer.Option(help="threat radius (a pixel count for --norm l0)")] = 0.1,
     norm: Annotated[str, typer.Option(help="linf, l2 or l0")] = "linf",
     n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 500,
@@ -67,8 +65,8 @@ def attack_command(
     seed: int = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 250,
     save: Annotated[Path | None, typer.Option(help="write x_adv, x, y and predictions (safetensors)")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Run one attack on a saved model; print success rate, perturbation sizes and time."""
     entry = lookup(attack)

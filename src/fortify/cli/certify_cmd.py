@@ -11,7 +11,7 @@ from rich.table import Table
 from fortify import data as datasets
 from fortify.certify import DEFAULT_RADII, Smooth, certified_accuracy
 from fortify.cli.app import app
-from fortify.cli.common import load_model_for, setup_torch
+from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
 from fortify.cli.render import console, pct
 from fortify.result import Result
 from fortify.types import FortifyError
@@ -41,10 +41,8 @@ def curve_table(result: Result, title: str) -> Table:
 
 @app.command("certify")
 def certify_command(
-    model: Annotated[Path, typer.Option(help="a model.safetensors written by fortify")],
-    data: Annotated[
-        str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")
-    ] = "fashion-mnist",
+    model: ModelFile,
+    data: DatasetName = "fashion-mnist",
     sigma: Annotated[float, typer.Option(help="Gaussian noise level of the smoothing")] = 0.25,
     n: Annotated[int, typer.Option(min=1, help="noise samples per image to estimate pA")] = 10_000,
     n0: Annotated[int, typer.Option(min=1, help="noise samples per image to select the class")] = 100,
@@ -57,8 +55,8 @@ def certify_command(
     seed: Annotated[int, typer.Option(min=0)] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="noisy copies per forward pass")] = 1000,
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Certify test images with randomized smoothing (Cohen et al. 2019) and print the curve."""
     dev = setup_torch(threads, device)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import torch
+import typer
 
 from fortify import data as datasets
 from fortify import zoo
 from fortify.model import Classifier
 from fortify.types import FortifyError
+
+# Options that several commands share, declared once.
+ModelFile = Annotated[Path, typer.Option(help="a model.safetensors written by fortify")]
+DatasetName = Annotated[str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")]
+Threads = Annotated[int | None, typer.Option(help="CPU threads for torch")]
 
 
 def setup_torch(threads: int | None, device: str) -> torch.device:

@@ -14,7 +14,7 @@ from rich.table import Table
 from fortify import data as datasets
 from fortify import zoo
 from fortify.cli.app import app
-from fortify.cli.common import setup_torch
+from fortify.cli.common import Device, Threads, setup_torch
 from fortify.cli.render import console, pct, results_table
 from fortify.cli.train_cmd import train_and_save
 from fortify.evaluation import evaluate
@@ -37,8 +37,8 @@ def demo_command(
     harden_epochs: Annotated[int, typer.Option(min=1, help="fast-AT fine-tuning epochs")] = 1,
     retrain: Annotated[bool, typer.Option(help="train again even if runs/demo has a model")] = False,
     seed: int = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """The main job end to end on Fashion-MNIST: train, attack with FGSM and PGD, harden, attack again."""
     started = time.perf_counter()

@@ -9,7 +9,7 @@ import typer
 
 from fortify import data as datasets
 from fortify.cli.app import app
-from fortify.cli.common import load_model_for, setup_torch
+from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
 from fortify.cli.render import console, print_diagnostics, results_table
 from fortify.cli.report_cmd import publish
 from fortify.evaluation import evaluate, suite_names
@@ -18,10 +18,8 @@ from fortify.threat import make_threat
 
 @app.command("evaluate")
 def evaluate_command(
-    model: Annotated[Path, typer.Option(help="a model.safetensors written by fortify")],
-    data: Annotated[
-        str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")
-    ] = "fashion-mnist",
+    model: ModelFile,
+    data: DatasetName = "fashion-mnist",
     eps: Annotated[float, typer.Option(help="radius of the threat ball")] = 0.1,
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
     n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 1000,
@@ -32,8 +30,8 @@ def evaluate_command(
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
     report: Annotated[Path | None, typer.Option(help="also write the HTML report here")] = None,
     mlflow: Annotated[bool, typer.Option("--mlflow", help="log the run to MLflow")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Attack a saved model with a suite and report per-sample worst-case robust accuracy."""
     dev = setup_torch(threads, device)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from fortify import data as datasets
 from fortify.cli.app import app
-from fortify.cli.common import load_model_for, setup_torch
+from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
 from fortify.cli.render import console, pct, print_diagnostics
 from fortify.evaluation import suite_names, sweep
 from fortify.threat import make_threat
@@ -30,11 +30,9 @@ def parse_epsilons(text: str) -> list[float]:
 
 @app.command("sweep")
 def sweep_command(
-    model: Annotated[Path, typer.Option(help="a model.safetensors written by fortify")],
+    model: ModelFile,
     eps: Annotated[str, typer.Option(help="increasing radii, comma-separated")] = "0.01,0.03,0.1,0.3",
-    data: Annotated[
-        str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")
-    ] = "fashion-mnist",
+    data: DatasetName = "fashion-mnist",
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
     n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 1000,
     suite: Annotated[str, typer.Option(help=f"attack suite: {', '.join(suite_names())}")] = "standard",
@@ -43,8 +41,8 @@ def sweep_command(
     seed: int = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 250,
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Accuracy-epsilon curve from one minimum-norm pass, refined by a suite at each radius."""
     dev = setup_torch(threads, device)

@@ -12,7 +12,7 @@ from fortify import data as datasets
 from fortify import zoo
 from fortify.attacks import PGD
 from fortify.cli.app import app
-from fortify.cli.common import setup_torch
+from fortify.cli.common import DatasetName, Device, Threads, setup_torch
 from fortify.cli.render import console, pct
 from fortify.model import Classifier
 from fortify.result import Environment, Result, ThreatSpec
@@ -117,9 +117,7 @@ def train_and_save(
 
 @app.command("train")
 def train_command(
-    data: Annotated[
-        str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")
-    ] = "fashion-mnist",
+    data: DatasetName = "fashion-mnist",
     arch: Annotated[str, typer.Option(help=f"architecture: {', '.join(zoo.names())}")] = "cnn-small",
     method: Annotated[str, typer.Option(help="standard, pgd, fast, trades, noise...")] = "standard",
     eps: Annotated[float | None, typer.Option(help="radius adversarial methods train against")] = None,
@@ -154,8 +152,8 @@ def train_command(
     out: Annotated[Path, typer.Option(help="run folder: model.safetensors and train.json go here")] = Path(
         "runs/train"
     ),
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Train a model (standard or adversarial) and save it as safetensors with JSON metadata."""
     dev = setup_torch(threads, device)
