@@ -6,10 +6,11 @@ Methods register by name: ``standard``, ``pgd`` (Madry et al. 2018), ``fast`` (F
 
 from fortify.training import adversarial, fast, noise, trades  # noqa: F401  (methods register on import)
 from fortify.training.early_stopping import BestCheckpoint
+from fortify.training.history import EpochRecord, TrainingEvent, TrainingHistory
 from fortify.training.methods import StepContext, TrainingMethod, method_names, register_method
 from fortify.training.overfitting import CatastrophicOverfittingMonitor, OverfittingCheck
 from fortify.training.schedules import LR_SCHEDULES, eps_factor, lr_factor
-from fortify.training.train import EpochRecord, TrainingEvent, TrainingHistory, train
+from fortify.training.train import train
 
 __all__ = [
     "train",

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pydantic import BaseModel, Field
 from torch import Tensor, nn
 
 from fortify import progress as progress_bars
@@ -25,6 +24,7 @@ from fortify.attacks.base import check_labels
 from fortify.model import Classifier
 from fortify.threat import Threat
 from fortify.training.early_stopping import BestCheckpoint
+from fortify.training.history import EpochRecord, TrainingEvent, TrainingHistory
 from fortify.training.methods import StepContext, TrainingMethod, build_method
 from fortify.training.overfitting import CatastrophicOverfittingMonitor
 from fortify.training.schedules import check_ramp, check_schedule, eps_factor, lr_factor
@@ -36,45 +36,6 @@ ACCURACY_SUBSET = 5_000
 OPTIMIZERS = ("adam", "sgd")
 CO_BATCH = 256
 CO_CHECK_SAMPLES = 10_000
-
-
-class EpochRecord(BaseModel):
-    """One epoch: mean training loss, accuracy (eval mode, first 5,000 training samples), time, and when
-    validation data is given, clean and robust (PGD-``val_steps``) validation accuracy."""
-
-    epoch: int
-    loss: float
-    accuracy: float
-    time_s: float
-    val_accuracy: float | None = None
-    val_robust_accuracy: float | None = None
-    lr: float | None = None
-    eps: float | None = None
-
-
-class TrainingEvent(BaseModel):
-    """Something the loop did on its own: ``catastrophic_overfitting`` (recovered), ``early_stop``,
-    ``restored_best``."""
-
-    kind: str
-    epoch: int
-    step: int | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class TrainingHistory(BaseModel):
-    """What ``train`` did, epoch by epoch (stored in ``Result.sections["training"]`` when reported)."""
-
-    method: str
-    options: dict[str, Any] = Field(default_factory=dict)
-    seed: int
-    epochs: list[EpochRecord] = Field(default_factory=list)
-    total_s: float = 0.0
-    config: dict[str, Any] = Field(default_factory=dict)
-    events: list[TrainingEvent] = Field(default_factory=list)
-    co_checks: list[dict[str, float | int | bool]] = Field(default_factory=list)
-    best_epoch: int | None = None
-    catastrophic_overfitting: bool = False
 
 
 @dataclass
