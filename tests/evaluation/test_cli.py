@@ -7,8 +7,8 @@ import json
 import pytest
 
 import fortify as ft
+from fortify.cli.common import parse_numbers
 from fortify.cli.main import main
-from fortify.cli.sweep_cmd import parse_epsilons
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_sweep_refuses_unsorted_or_malformed_epsilons(model_file, capsys):
     assert main([*base, "--eps", "0.3,0.1"]) == 2
     assert "increasing" in capsys.readouterr().err
     assert main([*base, "--eps", "0.1,abc"]) == 2
-    assert parse_epsilons("0.01, 0.1") == [0.01, 0.1]
+    assert parse_numbers("0.01, 0.1", "--eps") == [0.01, 0.1]
 
 
 def test_evaluate_takes_the_standard_suite(model_file, tmp_path):

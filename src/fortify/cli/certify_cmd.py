@@ -11,21 +11,17 @@ from rich.table import Table
 from fortify import data as datasets
 from fortify.certify import DEFAULT_RADII, Smooth, certified_accuracy
 from fortify.cli.app import app
-from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
+from fortify.cli.common import (
+    DatasetName,
+    Device,
+    ModelFile,
+    Threads,
+    load_model_for,
+    parse_numbers,
+    setup_torch,
+)
 from fortify.cli.render import console, pct
 from fortify.result import Result
-from fortify.types import FortifyError
-
-
-def parse_radii(text: str) -> list[float]:
-    """``"0,0.25,0.5"`` -> ``[0.0, 0.25, 0.5]``; a bad number is a user error naming it."""
-    values = []
-    for part in text.split(","):
-        try:
-            values.append(float(part))
-        except ValueError as exc:
-            raise FortifyError(f"--radii must be comma-separated numbers, got {part.strip()!r}") from exc
-    return values
 
 
 def curve_table(result: Result, title: str) -> Table:
@@ -60,7 +56,7 @@ def certify_command(
 ) -> None:
     """Certify test images with randomized smoothing (Cohen et al. 2019) and print the curve."""
     dev = setup_torch(threads, device)
-    wanted = parse_radii(radii)
+    wanted = parse_numbers(radii, "--radii")
     clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n_samples)
     smooth = Smooth(clf, sigma, batch_size=batch_size, seed=seed)

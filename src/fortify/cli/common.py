@@ -48,3 +48,14 @@ def load_model_for(path: Path, dataset: str, device: torch.device) -> Classifier
             f"{dataset} has inputs {tuple(info.shape)} with {info.num_classes} classes"
         )
     return clf
+
+
+def parse_numbers(text: str, option: str) -> list[float]:
+    """``"0.01,0.03,0.1"`` -> ``[0.01, 0.03, 0.1]``; a bad number is a user error naming ``option``."""
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(float(part))
+        except ValueError as exc:
+            raise FortifyError(f"{option} must be comma-separated numbers, got {part.strip()!r}") from exc
+    return values

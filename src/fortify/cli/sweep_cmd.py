@@ -10,22 +10,18 @@ from rich.table import Table
 
 from fortify import data as datasets
 from fortify.cli.app import app
-from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
+from fortify.cli.common import (
+    DatasetName,
+    Device,
+    ModelFile,
+    Threads,
+    load_model_for,
+    parse_numbers,
+    setup_torch,
+)
 from fortify.cli.render import console, pct, print_diagnostics
 from fortify.evaluation import suite_names, sweep
 from fortify.threat import make_threat
-from fortify.types import FortifyError
-
-
-def parse_epsilons(text: str) -> list[float]:
-    """``"0.01,0.03,0.1"`` -> ``[0.01, 0.03, 0.1]``; a bad number is a user error naming it."""
-    values = []
-    for part in text.split(","):
-        try:
-            values.append(float(part))
-        except ValueError as exc:
-            raise FortifyError(f"--eps must be comma-separated numbers, got {part.strip()!r}") from exc
-    return values
 
 
 @app.command("sweep")
@@ -46,7 +42,7 @@ def sweep_command(
 ) -> None:
     """Accuracy-epsilon curve from one minimum-norm pass, refined by a suite at each radius."""
     dev = setup_torch(threads, device)
-    epsilons = parse_epsilons(eps)
+    epsilons = parse_numbers(eps, "--eps")
     kind = make_threat(norm, 0.0)
     clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n)
