@@ -20,6 +20,12 @@ settings.register_profile(
 settings.load_profile("fortify")
 
 
+def fresh_cnn_tiny(seed: int = 0) -> ft.Classifier:
+    """An untrained cnn-tiny for the synthetic 4-class 8x8 set, initialised from ``seed``."""
+    torch.manual_seed(seed)
+    return ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+
+
 def _trained(
     arch: str, name: str, epochs: int, seed: int = 0
 ) -> tuple[ft.Classifier, torch.Tensor, torch.Tensor]:

@@ -6,17 +6,13 @@ import pytest
 import torch
 
 import fortify as ft
-
-
-def _fresh(seed: int = 0) -> ft.Classifier:
-    torch.manual_seed(seed)
-    return ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+from tests.conftest import fresh_cnn_tiny
 
 
 def test_training_learns_and_records_history():
     x, y = ft.data.load("synthetic", "train")
     xv, yv = ft.data.load("synthetic", "test")
-    clf = _fresh()
+    clf = fresh_cnn_tiny()
     history = ft.train(clf, (x, y), epochs=3, lr=3e-3, batch_size=64, val=(xv, yv), progress=False)
     assert [e.epoch for e in history.epochs] == [1, 2, 3]
     assert history.epochs[-1].loss < history.epochs[0].loss
@@ -26,7 +22,7 @@ def test_training_learns_and_records_history():
 
 def test_training_is_deterministic_under_a_seed():
     x, y = ft.data.load("synthetic", "train")
-    a, b = _fresh(), _fresh()
+    a, b = fresh_cnn_tiny(), fresh_cnn_tiny()
     ft.train(a, (x, y), epochs=1, batch_size=32, seed=5, progress=False)
     ft.train(b, (x, y), epochs=1, batch_size=32, seed=5, progress=False)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
@@ -48,10 +44,10 @@ def test_a_plain_module_is_accepted():
 def test_bad_arguments_are_rejected(kwargs):
     x, y = ft.data.load("synthetic", "train")
     with pytest.raises(ValueError):
-        ft.train(_fresh(), (x, y), progress=False, **kwargs)
+        ft.train(fresh_cnn_tiny(), (x, y), progress=False, **kwargs)
 
 
 def test_out_of_range_inputs_are_rejected():
     x, y = ft.data.load("synthetic", "train")
     with pytest.raises(ValueError, match="bounds"):
-        ft.train(_fresh(), (x * 255, y), progress=False)
+        ft.train(fresh_cnn_tiny(), (x * 255, y), progress=False)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import fortify as ft
+from tests.conftest import fresh_cnn_tiny
 
 NOISE_SIGMA = 0.5
 
@@ -14,8 +15,7 @@ NOISE_SIGMA = 0.5
 def noise_trained_cnn() -> tuple[ft.Classifier, torch.Tensor, torch.Tensor]:
     """cnn-tiny trained with ``method="noise"`` at sigma 0.5 on the synthetic 4-class 8x8 set; test set."""
     x, y = ft.data.load("synthetic", "train")
-    torch.manual_seed(0)
-    clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+    clf = fresh_cnn_tiny()
     ft.train(
         clf,
         (x, y),

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import fortify as ft
+from tests.conftest import fresh_cnn_tiny
 
 
 def _accuracy_under_noise(clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, sigma: float) -> float:
@@ -34,8 +35,7 @@ def test_noise_training_makes_the_model_more_accurate_under_gaussian_noise(
 
 def test_consistency_training_runs_and_keeps_clean_accuracy() -> None:
     x, y = ft.data.load("synthetic", "train")
-    torch.manual_seed(0)
-    clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+    clf = fresh_cnn_tiny()
     ft.train(
         clf,
         (x, y),

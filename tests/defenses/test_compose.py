@@ -7,11 +7,7 @@ import torch
 
 import fortify as ft
 from fortify.defenses import JPEG, BitDepth, Ensemble, GaussianNoise, MedianFilter, defend
-
-
-def _model(seed: int) -> ft.Classifier:
-    torch.manual_seed(seed)
-    return ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+from tests.conftest import fresh_cnn_tiny
 
 
 def test_defended_model_is_a_classifier_whose_flags_reflect_its_parts(tiny_cnn):
@@ -41,7 +37,7 @@ def test_bpda_forward_gives_gradients_where_the_plain_forward_gives_none(tiny_cn
 
 def test_ensemble_modes(tiny_cnn):
     _, x, _ = tiny_cnn
-    members = [_model(0), _model(1), _model(2)]
+    members = [fresh_cnn_tiny(0), fresh_cnn_tiny(1), fresh_cnn_tiny(2)]
     stacked = torch.stack([m(x) for m in members])
     logits = Ensemble(members, mode="mean_logits")(x)
     assert torch.allclose(logits, stacked.mean(0), atol=1e-6)
@@ -57,9 +53,9 @@ def test_ensemble_modes(tiny_cnn):
 
 def test_ensemble_flags_and_validation(tiny_cnn):
     clf, _, _ = tiny_cnn
-    noisy = defend(_model(1), preprocess=[GaussianNoise(0.1)])
+    noisy = defend(fresh_cnn_tiny(1), preprocess=[GaussianNoise(0.1)])
     assert Ensemble([clf, noisy]).randomized
-    combined = defend(clf, preprocess=[JPEG(80)], ensemble=[_model(1)], ensemble_mode="mean_probs")
+    combined = defend(clf, preprocess=[JPEG(80)], ensemble=[fresh_cnn_tiny(1)], ensemble_mode="mean_probs")
     assert isinstance(combined.model, Ensemble) and combined.model.mode == "mean_probs"
     other = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 3), num_classes=3)
     with pytest.raises(ft.FortifyError, match="disagree"):

@@ -12,6 +12,7 @@ import fortify as ft
 from fortify.training.early_stopping import BestCheckpoint
 from fortify.training.methods import StepContext, register_method
 from fortify.training.overfitting import CatastrophicOverfittingMonitor
+from tests.conftest import fresh_cnn_tiny
 
 EPS = 0.25
 
@@ -127,8 +128,7 @@ def test_training_recovers_from_catastrophic_overfitting():
 
 def test_fast_training_does_not_raise_false_alarms():
     (x, y), (xv, yv) = ft.data.load("synthetic", "train"), ft.data.load("synthetic", "test", n=128)
-    torch.manual_seed(0)
-    clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+    clf = fresh_cnn_tiny()
     history = ft.train(
         clf,
         (x, y),
@@ -164,8 +164,7 @@ def test_best_checkpoint_keeps_the_best_weights_and_stops_after_patience():
 
 def test_training_keeps_the_epoch_with_the_best_robust_validation_accuracy():
     (x, y), (xv, yv) = ft.data.load("synthetic", "train"), ft.data.load("synthetic", "test", n=128)
-    torch.manual_seed(0)
-    clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+    clf = fresh_cnn_tiny()
     # a large constant lr makes robust validation accuracy go up and down between epochs
     history = ft.train(
         clf,
@@ -194,8 +193,7 @@ def test_training_keeps_the_epoch_with_the_best_robust_validation_accuracy():
 
 def test_fine_tuning_continues_from_the_given_weights():
     (x, y), (xt, yt) = ft.data.load("synthetic", "train"), ft.data.load("synthetic", "test")
-    torch.manual_seed(0)
-    clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+    clf = fresh_cnn_tiny()
     ft.train(clf, (x, y), epochs=4, lr=3e-3, batch_size=64, progress=False)
     before = float((clf.predict(xt) == yt).float().mean())
     ft.train(

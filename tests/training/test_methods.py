@@ -7,13 +7,9 @@ import pytest
 import torch
 
 import fortify as ft
+from tests.conftest import fresh_cnn_tiny
 
 EPS = 0.25  # on the synthetic set, standard training is broken by PGD here (<= ~10% robust)
-
-
-def _fresh(seed: int = 0) -> ft.Classifier:
-    torch.manual_seed(seed)
-    return ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
 
 
 def _pgd_accuracy(clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -29,7 +25,7 @@ def data():
 @pytest.fixture(scope="module")
 def standard_robust(data):
     (x, y), (xt, yt) = data
-    clf = _fresh()
+    clf = fresh_cnn_tiny()
     ft.train(clf, (x, y), epochs=6, lr=3e-3, batch_size=64, progress=False)
     return _pgd_accuracy(clf, xt, yt)
 
@@ -40,7 +36,7 @@ def standard_robust(data):
 )
 def test_adversarial_training_beats_standard_training_under_pgd(data, standard_robust, method, options):
     (x, y), (xt, yt) = data
-    clf = _fresh()
+    clf = fresh_cnn_tiny()
     ft.train(
         clf,
         (x, y),
@@ -62,7 +58,7 @@ def test_adversarial_training_beats_standard_training_under_pgd(data, standard_r
 
 def test_weight_gradients_flow_after_the_inner_attack(data):
     (x, y), _ = data
-    clf = _fresh()
+    clf = fresh_cnn_tiny()
     method = ft.training.methods.build_method("pgd", {"steps": 2})
     ctx = ft.training.StepContext(ft.Linf(EPS), 0, 1, 0, 1, torch.Generator().manual_seed(0))
     clf.module.train()
@@ -75,7 +71,7 @@ def test_weight_gradients_flow_after_the_inner_attack(data):
 @pytest.mark.parametrize("method", ["pgd", "fast", "trades"])
 def test_adversarial_training_is_deterministic_under_a_seed(data, method):
     (x, y), _ = data
-    a, b = _fresh(), _fresh()
+    a, b = fresh_cnn_tiny(), fresh_cnn_tiny()
     for clf in (a, b):
         ft.train(
             clf,
@@ -108,12 +104,12 @@ def test_adversarial_training_is_deterministic_under_a_seed(data, method):
 def test_bad_training_options_are_rejected(data, kwargs, message):
     (x, y), _ = data
     with pytest.raises(ft.FortifyError, match=message):
-        ft.train(_fresh(), (x[:64], y[:64]), epochs=1, progress=False, **kwargs)
+        ft.train(fresh_cnn_tiny(), (x[:64], y[:64]), epochs=1, progress=False, **kwargs)
 
 
 def test_pgd_clean_ratio_mixes_clean_and_adversarial_losses(data):
     (x, y), _ = data
-    clf = _fresh()
+    clf = fresh_cnn_tiny()
     ctx = ft.training.StepContext(ft.Linf(EPS), 0, 1, 0, 1, torch.Generator().manual_seed(0))
     losses = {}
     for ratio in (0.0, 0.5, 1.0):

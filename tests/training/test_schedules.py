@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 import fortify as ft
 from fortify.training.schedules import eps_factor, lr_factor
+from tests.conftest import fresh_cnn_tiny
 
 
 def test_lr_schedules_have_their_shapes():
@@ -25,8 +25,7 @@ def test_eps_curriculum_ramps_linearly_then_holds():
 
 def test_training_records_the_scheduled_lr_and_eps_per_epoch():
     x, y = ft.data.load("synthetic", "train", n=128)
-    torch.manual_seed(0)
-    clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+    clf = fresh_cnn_tiny()
     history = ft.train(
         clf,
         (x, y),
