@@ -19,7 +19,7 @@ from torch import Tensor
 
 import fortify as ft
 
-RunFn = Callable[[Tensor, Tensor], Tensor]
+RunFn = Callable[[Tensor, Tensor], "Tensor | ft.attacks.AttackOutput"]
 Builder = Callable[[ft.Classifier, "Row", int], RunFn]
 LIBRARIES = ("fortify", "plain", "torchattacks", "art", "foolbox")
 UNBOUNDED_L2 = 28.0  # the diameter of [0, 1]^784: a minimum-norm attack's ball that never binds
@@ -61,7 +61,7 @@ def _fortify_attack(name: str, **kwargs: object) -> ft.attacks.Attack:
 def _fortify(name: str, threat: Callable[[Row], ft.Threat], **kwargs: object) -> Builder:
     def build(clf: ft.Classifier, row: Row, batch: int) -> RunFn:
         attack = _fortify_attack(name, **kwargs)
-        return lambda x, y: attack(clf, x, y, threat(row))
+        return lambda x, y: attack.attack(clf, x, y, threat(row))  # x_adv and the logits of its final check
 
     return build
 

@@ -53,27 +53,32 @@ def pgd_accuracy(
     return accuracy(clf, x_adv, y)
 
 
-def train_method(method: str, args: argparse.Namespace, threat: ft.Threat) -> tuple[ft.Classifier, dict]:
+def train_method(
+    method: str, args: argparse.Namespace, threat: ft.Threat, seed: int
+) -> tuple[ft.Classifier, dict]:
     x, y = ft.data.load("fashion-mnist", "train", n=args.train_n)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     clf = ft.Classifier(ft.zoo.create("cnn-small", (1, 28, 28), 10), num_classes=10)
+    cpu_started = time.process_time()
     history = ft.train(
         clf,
         (x, y),
         epochs=args.epochs,
         lr=1e-3,
         batch_size=128,
-        seed=args.seed,
+        seed=seed,
         method=method,
         threat=threat if method != "standard" else None,
         progress=False,
         **METHODS[method],
     )
-    ft.zoo.save(
-        clf, OUT / method / "model.safetensors", dataset="fashion-mnist", training=history.model_dump()
-    )
+    cpu_s = time.process_time() - cpu_started
+    folder = OUT / method if seed == args.seed else OUT / f"{method}-seed{seed}"
+    ft.zoo.save(clf, folder / "model.safetensors", dataset="fashion-mnist", training=history.model_dump())
     epochs = [e.time_s for e in history.epochs]
     info = {
+        "seed": seed,
+        "cpu_s": cpu_s,
         "time_per_epoch_s": sum(epochs) / len(epochs),
         "total_s": history.total_s,
         "co_recoveries": sum(e.kind == "catastrophic_overfitting" for e in history.events),
@@ -84,8 +89,10 @@ def train_method(method: str, args: argparse.Namespace, threat: ft.Threat) -> tu
 def method_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
     x, y = ft.data.load("fashion-mnist", "test", n=args.n)
     rows = []
-    for method in args.methods:
-        clf, info = train_method(method, args, threat)
+    runs = [(m, args.seed) for m in args.methods]
+    runs += [(m, args.seed + k) for m in args.seed_methods for k in range(1, args.seeds)]
+    for method, seed in runs:
+        clf, info = train_method(method, args, threat, seed)
         row = {
             "method": method,
             "clean": accuracy(clf, x, y),
@@ -158,6 +165,9 @@ def main() -> None:
     parser.add_argument("--defense-steps", type=int, default=50, help="PGD steps in the defense table")
     parser.add_argument("--skip-defenses", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=1, help="seeds for --seed-methods (seed, seed+1, ...)")
+    parser.add_argument("--seed-methods", nargs="*", default=["fast"], choices=list(METHODS))
+    parser.add_argument("--out", type=Path, default=OUT / "results.json", help="where the JSON goes")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -166,9 +176,9 @@ def main() -> None:
     report = {"config": vars(args), "methods": method_rows(args, threat)}
     if not args.skip_defenses:
         report["defenses"] = defense_rows(args, threat)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=str))
+    print(json.dumps(report, indent=2, default=str))
 
 
 if __name__ == "__main__":

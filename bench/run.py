@@ -5,6 +5,11 @@ threads. For each attack row every contender is timed over all images; the conte
 (round r runs them in an order rotated by r) and the median over ``--rounds`` is reported, so ratios stay
 meaningful on a shared, noisy machine. Equal work: every sample, every step, no early stop.
 
+What is timed (``--timed``): ``verdict`` (default) is what an evaluation needs, the adversarial batch and
+the model's prediction on it; peers get one no-grad forward on their ``x_adv``, fortify reads the logits
+its attack contract already computed (``AttackOutput.logits``). ``attack`` times ``x_adv`` alone, which
+charges fortify for its contract's checks (misclassified samples untouched, never worse than clean).
+
     python bench/run.py                       # everything, n = 1000, 3 rounds (tens of minutes)
     python bench/run.py --attacks fgsm,pgd-40 # a subset of rows
     python bench/run.py --quick --n 20        # smoke run: 1 round, no warm-up, nothing cached
@@ -47,6 +52,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3; 1 quick)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, no warm-up, no cache")
     parser.add_argument("--slow-peers", action="store_true", help="also run ART's C&W (~40x slower)")
+    parser.add_argument(
+        "--timed",
+        choices=("verdict", "attack"),
+        default="verdict",
+        help="time x_adv plus its predictions (default) or x_adv alone",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON path (markdown beside it)")
     args = parser.parse_args(argv)
     args.n = args.n if args.n is not None else (20 if args.quick else 1000)
@@ -65,15 +76,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def attack_all(run: RunFn, x: Tensor, y: Tensor) -> tuple[Tensor, float, float]:
-    """Attack every image in batches of ``BATCH``: the adversarial images, wall seconds and CPU seconds.
+def attack_all(
+    clf: ft.Classifier, run: RunFn, x: Tensor, y: Tensor, verdict: bool
+) -> tuple[Tensor, Tensor | None, float, float]:
+    """Attack every image in batches of ``BATCH``: the adversarial images, their predicted labels (with
+    ``verdict``, inside the timing), wall seconds and CPU seconds.
 
     CPU seconds (this process, all threads) are less disturbed than wall time when the machine is shared.
     """
     torch.manual_seed(0)
+    advs, preds = [], []
     started, cpu_started = time.perf_counter(), time.process_time()
-    out = [run(xb, yb).detach().cpu() for xb, yb in zip(x.split(BATCH), y.split(BATCH), strict=True)]
-    return torch.cat(out), time.perf_counter() - started, time.process_time() - cpu_started
+    for xb, yb in zip(x.split(BATCH), y.split(BATCH), strict=True):
+        out = run(xb, yb)
+        x_adv, logits = (out.x_adv, out.logits) if isinstance(out, ft.attacks.AttackOutput) else (out, None)
+        if verdict:
+            if logits is None:
+                with torch.no_grad():
+                    logits = clf(x_adv)
+            preds.append(logits.argmax(dim=1).cpu())
+        advs.append(x_adv.detach().cpu())
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return torch.cat(advs), torch.cat(preds) if verdict else None, elapsed, cpu
 
 
 def quality(clf: ft.Classifier, row: Row, x: Tensor, y: Tensor, x_adv: Tensor) -> dict[str, Any]:
@@ -99,7 +123,7 @@ def bench_row(clf: ft.Classifier, row: Row, x: Tensor, y: Tensor, args: argparse
         try:
             runs[library] = builder_for(row, library, slow_peers=args.slow_peers)(clf, row, BATCH)
             if not args.quick:
-                runs[library](x[:WARMUP_IMAGES], y[:WARMUP_IMAGES])  # lazy imports and one-time set-up
+                attack_all(clf, runs[library], x[:WARMUP_IMAGES], y[:WARMUP_IMAGES], False)  # one-time set-up
         except Skip as reason:
             skipped[library] = str(reason)
             runs.pop(library, None)
@@ -110,10 +134,15 @@ def bench_row(clf: ft.Classifier, row: Row, x: Tensor, y: Tensor, args: argparse
     names = list(runs)
     for r in range(args.rounds if names else 0):
         for library in names[r % len(names) :] + names[: r % len(names)]:
-            x_adv, seconds, cpu = attack_all(runs[library], x, y)
+            x_adv, pred, seconds, cpu = attack_all(clf, runs[library], x, y, args.timed == "verdict")
             times[library].append(seconds)
             cpu_times[library].append(cpu)
             metrics.setdefault(library, quality(clf, row, x, y, x_adv))
+            if pred is not None:  # the timed verdict must be the model's: ties aside, none may differ
+                differ = int((pred != clf.predict(x_adv, check=False).cpu()).sum())
+                metrics[library]["verdict_mismatches"] = differ
+                if differ:
+                    print(f"  warning: {library}: {differ} timed verdicts differ", flush=True)
             print(
                 f"  {row.title} round {r + 1}: {library:<12} {seconds:8.2f} s, {cpu:8.2f} s CPU", flush=True
             )
@@ -204,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "n": x.shape[0],
         "batch": BATCH,
         "rounds": args.rounds,
+        "timed": args.timed,
         "model": source,
         "clean_accuracy": clean,
         "load_average_before_after": [load_before, os.getloadavg()],

@@ -12,6 +12,7 @@ from tests.attacks.cases import CASES, AttackCase
 
 PAIRS = [(case, norm) for case in CASES for norm in case.threats]
 IDS = [f"{case.id}-{norm}" for case, norm in PAIRS]
+TARGETED = [(case, norm) for case, norm in PAIRS if case.make().supports_targeted]
 
 
 def _threat(case: AttackCase, norm: str, scale: float = 1.0) -> ft.Threat:
@@ -95,3 +96,46 @@ def test_property_ball_bounds_dtype_for_any_eps_and_size(tiny_cnn, case, norm, e
     assert x_adv.dtype == xs.dtype and x_adv.shape == xs.shape
     assert bool(threat.contains(x_adv, xs).all())
     assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+
+
+@pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
+def test_returned_logits_are_the_models_logits_at_the_returned_points(tiny_cnn, case, norm):
+    clf, x, y = tiny_cnn
+    out = case.make().attack(clf, x[:24], y[:24], _threat(case, norm))
+    assert out.logits is not None and out.logits.shape == (24, clf.num_classes)
+    with torch.no_grad():
+        expected = clf(out.x_adv)
+    assert torch.allclose(out.logits, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(("case", "norm"), TARGETED, ids=[f"{c.id}-{n}" for c, n in TARGETED])
+def test_targets_equal_to_true_labels_are_refused(tiny_cnn, case, norm):
+    clf, x, y = tiny_cnn
+    attack = type(case.make())(targeted=True)
+    targets = (y[:6] + 1) % clf.num_classes
+    targets[3] = y[3]
+    with pytest.raises(ValueError, match=r"1 target\(s\) equal the sample's own label \(first at index 3\)"):
+        attack(clf, x[:6], targets, _threat(case, norm), labels=y[:6])
+
+
+def test_labels_keyword_is_refused_for_untargeted_attacks_and_checked_for_shape(tiny_cnn):
+    clf, x, y = tiny_cnn
+    with pytest.raises(ValueError, match="labels= is for targeted attacks"):
+        ft.attacks.FGSM()(clf, x[:4], y[:4], ft.Linf(0.1), labels=y[:4])
+    with pytest.raises(ValueError, match="shaped like the targets"):
+        ft.attacks.FGSM(targeted=True)(clf, x[:4], (y[:4] + 1) % 4, ft.Linf(0.1), labels=y[:3])
+    ok = ft.attacks.FGSM(targeted=True)(clf, x[:4], (y[:4] + 1) % 4, ft.Linf(0.1), labels=y[:4])
+    assert ok.shape == x[:4].shape
+
+
+def test_fgsm_costs_one_gradient_pass_and_one_check_forward(tiny_cnn):
+    """The clean check rides on FGSM's own gradient pass: rows through the model = 2 x batch."""
+    clf, x, y = tiny_cnn
+    rows: list[int] = []
+    handle = clf.register_forward_pre_hook(lambda _m, inputs: rows.append(inputs[0].shape[0]))
+    try:
+        ft.attacks.FGSM()(clf, x[:20], y[:20], ft.Linf(0.3))
+    finally:
+        handle.remove()
+    correct = int((clf.predict(x[:20]) == y[:20]).sum())
+    assert rows == [20, correct]

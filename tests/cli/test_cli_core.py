@@ -182,9 +182,30 @@ def test_attack_saves_the_adversarial_batch_inside_the_ball(trained, tmp_path, a
         (["--attack", "cw", "--norm", "linf"], "supports l2"),
         (["--attack", "pgd", "--data", "fashion-mnist"], "takes inputs (1, 8, 8)"),
         (["--attack", "fgsm", "--steps", "5"], "no iteration"),
+        (["--attack", "pgd", "--target", "first"], "--target takes"),
+        (["--attack", "pgd", "--target", "12"], "outside [0, 9]"),
+        (["--attack", "deepfool", "--target", "next"], "no targeted variant"),
     ],
 )
 def test_attack_bad_input_is_one_line(trained, capsys, args, message):
     assert main(["attack", "--model", str(trained / "model.safetensors"), "--data", "digits", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("target", ["next", "random", "3"])
+def test_targeted_attack_from_the_cli_reaches_its_targets(trained, tmp_path, target):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    out = tmp_path / "adv.safetensors"
+    args = ["attack", "--model", str(trained / "model.safetensors"), "--data", "digits", "--attack", "pgd"]
+    args += ["--eps", "0.3", "--n", "40", "--steps", "20", "--target", target, "--save", str(out)]
+    assert main(args) == 0
+    saved = load_file(str(out))
+    with safe_open(str(out), framework="pt") as handle:
+        summary = json.loads(handle.metadata()["fortify"])
+    assert summary["target"] == target
+    assert not bool((saved["y"] == 3).any()) if target == "3" else saved["y"].shape == (40,)
+    hit = saved["adv_pred"] == 3 if target == "3" else saved["adv_pred"] != saved["y"]
+    assert float(hit.float().mean()) > 0.5

@@ -36,11 +36,14 @@ from fortify.types import FortifyError
 class AttackOutput:
     """What an attack's algorithm returns: the adversarial points and, optionally, per-sample costs.
 
-    ``queries`` counts model evaluations per sample (black-box attacks report it).
+    ``queries`` counts model evaluations per sample (black-box attacks report it). ``logits`` are the
+    model's outputs ``(N, C)`` at the returned points, from the contract's own final check, so a caller
+    needs no extra forward pass for the verdict (``None`` where the model gives labels only).
     """
 
     x_adv: Tensor
     queries: Tensor | None = None
+    logits: Tensor | None = None
 
 
 @contextmanager
@@ -126,17 +129,28 @@ class Attack(ABC):
         return f"{type(self).__name__}({args})"
 
     @final
-    def __call__(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat) -> Tensor:
-        """Adversarial examples ``(N, ...)`` for inputs ``x`` in ``clf.bounds`` and labels ``y`` ``(N,)``."""
-        return self.attack(clf, x, y, threat).x_adv
+    def __call__(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, *, labels: Tensor | None = None
+    ) -> Tensor:
+        """Adversarial examples ``(N, ...)`` for inputs ``x`` in ``clf.bounds`` and labels ``y`` ``(N,)``.
+
+        Targeted attacks take target labels as ``y``; give the true ``labels`` too and a target equal to
+        its sample's label is refused instead of counting as already reached.
+        """
+        return self.attack(clf, x, y, threat, labels=labels).x_adv
 
     @final
-    def attack(self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat) -> AttackOutput:
-        """Like calling the attack, but also returns per-sample query counts where the attack keeps them."""
+    def attack(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, *, labels: Tensor | None = None
+    ) -> AttackOutput:
+        """Like calling the attack, but also returns per-sample query counts where the attack keeps them,
+        and the model's logits at the returned points."""
         if not isinstance(threat, Threat):
             raise TypeError(
                 f"threat must be a fortify Threat (ft.Linf, ft.L2...), got {type(threat).__name__}"
             )
+        if labels is not None:
+            self._check_targets(y, labels)
         if self.requires != "gradients":
             return self._attack_by_queries(clf, x, y, threat)
         if not isinstance(clf, Classifier):
@@ -148,24 +162,34 @@ class Attack(ABC):
         device, dtype = x.device, x.dtype
         xd, yd = x.detach().to(clf.device), y.to(clf.device)
         with frozen(clf):
-            with torch.no_grad():
-                clean_logits = clf(xd)
+            generator = torch.Generator(device=xd.device).manual_seed(self.seed)
+            with torch.enable_grad():
+                fused = self._run_with_clean_logits(clf, xd, yd, threat, generator)
+            if fused is None:
+                with torch.no_grad():
+                    clean_logits = clf(xd)
+            else:
+                clean_logits, fused_points = fused[0].detach(), fused[1]
             already = is_success(clean_logits, yd, self.targeted)
-            out = xd.clone()
+            out, logits = xd.clone(), clean_logits.clone()
             queries = torch.zeros(x.shape[0], dtype=torch.long, device=clf.device)
             active = (~already).nonzero().squeeze(1)
             if active.numel():
                 x_act, y_act = xd[active], yd[active]
-                generator = torch.Generator(device=xd.device).manual_seed(self.seed)
-                with torch.enable_grad():
-                    produced = self._run(clf, x_act, y_act, threat, generator)
+                if fused is None:
+                    with torch.enable_grad():
+                        produced = self._run(clf, x_act, y_act, threat, generator)
+                else:
+                    produced = fused_points[active]
                 if isinstance(produced, Tensor):
                     produced = AttackOutput(produced)
                 x_adv = threat.clip(torch.nan_to_num(produced.x_adv.detach().to(xd.dtype)), x_act, clf.bounds)
-                out[active] = self._no_worse_than_clean(clf, x_adv, x_act, y_act, clean_logits[active])
+                out[active], logits[active] = self._no_worse_than_clean(
+                    clf, x_adv, x_act, y_act, clean_logits[active]
+                )
                 if produced.queries is not None:
                     queries[active] = produced.queries.to(queries.device, torch.long)
-        return AttackOutput(out.to(device=device, dtype=dtype), queries.to(device))
+        return AttackOutput(out.to(device=device, dtype=dtype), queries.to(device), logits.to(device))
 
     def _attack_by_queries(
         self, model: Classifier | BlackBox, x: Tensor, y: Tensor, threat: Threat
@@ -183,7 +207,7 @@ class Attack(ABC):
         oracle = Oracle(model, x.shape[0], model.device)
         xd, yd = x.detach().to(model.device), y.to(model.device)
         with frozen(model) if isinstance(model, Classifier) else nullcontext():
-            clean = oracle.raw(xd)
+            clean = oracle.raw(xd).clone()
             out = xd.clone()
             active = (~_succeeded(clean, yd, self.targeted)).nonzero().squeeze(1)
             if active.numel():
@@ -200,18 +224,47 @@ class Attack(ABC):
                     loss = attack_loss if oracle.classifier is not None else margin
                     keep |= loss(adv, y_act, self.targeted) >= loss(clean[active], y_act, self.targeted)
                 out[active] = torch.where(keep.reshape((-1,) + (1,) * (x.dim() - 1)), x_adv, x_act)
+                clean[active] = torch.where(keep.reshape((-1,) + (1,) * (adv.dim() - 1)), adv, clean[active])
                 oracle.counts[active] += sub.counts
-        return AttackOutput(out.to(device=device, dtype=dtype), oracle.counts.to(device))
+        logits = clean.to(device) if clean.dim() == 2 else None
+        return AttackOutput(out.to(device=device, dtype=dtype), oracle.counts.to(device), logits)
 
     def _no_worse_than_clean(
         self, clf: Classifier, x_adv: Tensor, x: Tensor, y: Tensor, clean_logits: Tensor
-    ) -> Tensor:
+    ) -> tuple[Tensor, Tensor]:
+        """The points to return (``x_adv`` where it broke the sample or raised its loss, else ``x``) and
+        the logits at them."""
         with torch.no_grad():
             adv_logits = clf(x_adv)
         keep = is_success(adv_logits, y, self.targeted) | (
             attack_loss(adv_logits, y, self.targeted) >= attack_loss(clean_logits, y, self.targeted)
         )
-        return torch.where(keep.reshape((-1,) + (1,) * (x.dim() - 1)), x_adv, x)
+        points = torch.where(keep.reshape((-1,) + (1,) * (x.dim() - 1)), x_adv, x)
+        return points, torch.where(keep[:, None], adv_logits, clean_logits)
+
+    def _check_targets(self, targets: Tensor, labels: Tensor) -> None:
+        if not self.targeted:
+            raise FortifyError(
+                "labels= is for targeted attacks (y then holds the targets); untargeted, y are the labels"
+            )
+        if not isinstance(labels, Tensor) or labels.shape != getattr(targets, "shape", None):
+            raise FortifyError(
+                f"labels must be a tensor shaped like the targets {tuple(getattr(targets, 'shape', ()))}"
+            )
+        same = (labels.to(targets.device).long() == targets.long()).nonzero().squeeze(1)
+        if same.numel():
+            raise FortifyError(
+                f"{same.numel()} target(s) equal the sample's own label (first at index {int(same[0])}): "
+                "a targeted attack needs a target class different from the true one"
+            )
+
+    def _run_with_clean_logits(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor] | None:
+        """Optional fast path for attacks whose first pass is a forward on the clean input itself (FGSM):
+        the clean logits ``(N, C)`` and the points for *every* sample, so the contract's clean check
+        costs no extra forward. ``None`` (the default) means: run ``_run`` on the samples to attack."""
+        return None
 
     @abstractmethod
     def _run(

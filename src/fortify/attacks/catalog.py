@@ -39,6 +39,8 @@ class CatalogEntry:
             if self.budget is None:
                 raise FortifyError(f"{self.name} has no iteration or query budget to set")
             options[self.budget] = budget
+        if options.get("targeted") and not self.factory(seed=seed).supports_targeted:
+            raise FortifyError(f"{self.name} has no targeted variant")
         return self.factory(seed=seed, **options)
 
 

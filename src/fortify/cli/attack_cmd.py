@@ -50,6 +50,24 @@ def threat_for(norm: str, eps: float, bounds: Bounds, shape: tuple[int, ...]) ->
     return threat
 
 
+def targets_for(spec: str, y: torch.Tensor, num_classes: int, seed: int) -> torch.Tensor:
+    """Target labels for ``--target``: ``next`` (label + 1 mod K), ``random`` (seeded, never the label) or
+    a class index (samples of that class cannot be sent to it and are refused by the attack's check)."""
+    if spec == "next":
+        return (y + 1) % num_classes
+    if spec == "random":
+        generator = torch.Generator().manual_seed(seed)
+        shift = torch.randint(1, num_classes, y.shape, generator=generator)
+        return (y + shift) % num_classes
+    try:
+        cls = int(spec)
+    except ValueError:
+        raise FortifyError(f"--target takes 'next', 'random' or a class index, got {spec!r}") from None
+    if not 0 <= cls < num_classes:
+        raise FortifyError(f"--target class {cls} is outside [0, {num_classes - 1}]")
+    return torch.full_like(y, cls)
+
+
 @app.command("attack")
 def attack_command(
     model: ModelFile,
@@ -63,12 +81,18 @@ def attack_command(
     ] = None,
     split: str = "test",
     seed: int = 0,
+    target: Annotated[
+        str | None,
+        typer.Option(help="targeted attack: 'next' (label+1), 'random', or a class index (others only)"),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 250,
     save: Annotated[Path | None, typer.Option(help="write x_adv, x, y and predictions (safetensors)")] = None,
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:
-    """Run one attack on a saved model; print success rate, perturbation sizes and time."""
+    """Run one attack on a saved model; print success rate, perturbation sizes and time.
+
+    With --target the attack is targeted and success means reaching the target class."""
     entry = lookup(attack)
     if norm.lower() not in entry.norms:
         raise FortifyError(f"{entry.name} supports {', '.join(entry.norms)}, not {norm!r}")
@@ -76,12 +100,21 @@ def attack_command(
     clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n)
     threat = threat_for(norm, eps, clf.bounds, tuple(x.shape[1:]))
-    attacker = entry.build(seed=seed, budget=steps)
+    goal = y
+    if target is not None:
+        goal = targets_for(target, y, clf.num_classes, seed)
+        if target not in ("next", "random"):
+            keep = y != goal
+            if not bool(keep.any()):
+                raise FortifyError(f"every selected sample is already of class {target}")
+            console.print(f"{int((~keep).sum())} sample(s) of class {target} left out (they are the target)")
+            x, y, goal = x[keep], y[keep], goal[keep]
+    attacker = entry.build(seed=seed, budget=steps, **({"targeted": True} if target is not None else {}))
     started = time.perf_counter()
     chunks, queries = [], []
     with progress_bars.bar(entry.name, x.shape[0], True) as ticker:
-        for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):
-            out = attacker.attack(clf, xb, yb, threat)
+        for xb, yb, gb in zip(x.split(batch_size), y.split(batch_size), goal.split(batch_size), strict=True):
+            out = attacker.attack(clf, xb, gb, threat, labels=yb if target is not None else None)
             chunks.append(out.x_adv.cpu())
             queries.append(
                 out.queries.cpu() if out.queries is not None else torch.zeros(len(yb), dtype=torch.long)
@@ -91,10 +124,11 @@ def attack_command(
     x_adv, used = torch.cat(chunks), torch.cat(queries)
     clean_pred, adv_pred = clf.predict(x).cpu(), clf.predict(x_adv).cpu()
     correct = clean_pred == y
-    fooled = correct & (adv_pred != y)
+    fooled = correct & (adv_pred == goal if target is not None else adv_pred != y)
     sizes = threat.norm_of(x_adv[fooled] - x[fooled])
     summary = {
         "attack": entry.name,
+        "target": target,
         "threat": threat.to_dict(),
         "n": int(x.shape[0]),
         "clean_accuracy": float(correct.float().mean()),
