@@ -99,7 +99,7 @@ def method_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
             "pgd50": pgd_accuracy(clf, x, y, threat),
             **info,
         }
-        if args.suite:
+        if args.suite and seed == args.seed:
             t0 = time.perf_counter()
             row[args.suite] = ft.evaluate(clf, x, y, threat, suite=args.suite, progress=False).robust_accuracy
             row["suite_s"] = time.perf_counter() - t0

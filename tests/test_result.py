@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 
+import numpy as np
 import pytest
+import torch
 
 import fortify as ft
 from fortify.result import SCHEMA_VERSION, SchemaVersionError
@@ -31,7 +35,7 @@ def test_result_records_seed_versions_suite_and_threat(result):
     assert len(data["samples"]) == 40
 
 
-@pytest.mark.parametrize("version", ["2.0", "0.9", "1.99", "one", "1"])
+@pytest.mark.parametrize("version", ["2.0", "0.9", "1.3", "1.99", "one", "1"])
 def test_unknown_schema_versions_are_refused_clearly(result, version):
     data = json.loads(result.to_json())
     data["schema_version"] = version
@@ -51,6 +55,46 @@ def test_unknown_schema_versions_are_refused_clearly(result, version):
 def test_malformed_documents_are_refused(text, match):
     with pytest.raises(ft.FortifyError, match=match):
         ft.Result.from_json(text)
+
+
+def test_results_of_older_minor_versions_still_load(result):
+    old = json.loads(result.to_json())
+    old.pop("gallery")
+    for version in ("1.0", "1.1"):
+        old["schema_version"] = version
+        loaded = ft.Result.from_json(json.dumps(old))
+        assert loaded.gallery is None and loaded.samples == result.samples
+
+
+def test_the_gallery_round_trips_with_its_pixels(result):
+    assert result.gallery and ft.Result.from_json(result.to_json()).gallery == result.gallery
+    clean, adv = result.gallery[0].images()
+    assert clean.shape == adv.shape == (1, 8, 8) and not torch.equal(clean, adv)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("clean", "not base64!", "gallery.0.clean: .*not base64"),
+        ("adversarial", _b64(zlib.compress(b"\0" * 100)), "gallery.0.adversarial: .*needs 256"),
+        ("adversarial", _b64(b"plain bytes"), "gallery.0.adversarial: .*zlib"),
+        ("clean", _b64(zlib.compress(b"\0" * 256)[:-4]), "gallery.0.clean: .*complete"),
+        ("clean", _b64(zlib.compress(np.full(64, 2.0, "<f4").tobytes())), "gallery.0.clean: .*outside"),
+        ("shape", [8, 8], "gallery.0.shape: .*C, H, W"),
+        ("shape", [2, 8, 4], "gallery.0.shape: .*C 1 or 3"),
+        ("shape", [1, 8, 4], "gallery.0.clean: .*needs 128"),
+        ("bounds", [1.0, 0.0], "gallery.0.bounds"),
+    ],
+)
+def test_corrupt_gallery_data_is_refused_naming_the_field(result, field, value, message):
+    data = json.loads(result.to_json())
+    data["gallery"][0][field] = value
+    with pytest.raises(ft.FortifyError, match=f"not a valid fortify result: .*{message}"):
+        ft.Result.from_json(json.dumps(data))
 
 
 def test_save_and_load(tmp_path, result):

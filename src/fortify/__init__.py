@@ -5,7 +5,7 @@
 >>> result = ft.evaluate(clf, x, y, ft.Linf(0.1), suite="quick")
 """
 
-from fortify import attacks, certify, data, defenses, gate, report, testing, track, zoo
+from fortify import attacks, certify, data, defenses, detect, gate, report, testing, track, zoo
 from fortify._version import __version__
 from fortify.blackbox import BlackBox
 from fortify.evaluation import evaluate, sweep
@@ -22,6 +22,7 @@ __all__ = [
     "certify",
     "data",
     "defenses",
+    "detect",
     "gate",
     "report",
     "testing",

@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fortify.result_gallery import GalleryEntry
 from fortify.types import FortifyError
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def _major(version: str) -> int:
@@ -205,6 +206,15 @@ class Result(_Model):
     slices: list[Slice] = Field(default_factory=list)
     calibration: Calibration | None = None
     sweep: Sweep | None = None
+    gallery: list[GalleryEntry] | None = Field(
+        default=None,
+        description="adversarial examples the evaluation found, for the report (1.2; None: not kept)",
+    )
+    detector: dict[str, Any] | None = Field(
+        default=None,
+        description="the model's detector (1.2): its description, in_objective, clean_flag_rate and "
+        "adversarial_flag_rate (clean-correct samples at their final attack points); None: no detector",
+    )
     sections: dict[str, Any] = Field(
         default_factory=dict,
         description="Optional sections added by later capabilities (sweep, certification, training...)",

@@ -66,7 +66,7 @@ def test_attack_records_count_model_passes_per_sample(result):
 def test_results_written_by_schema_1_0_still_load(result):
     old = json.loads(result.to_json())
     old["schema_version"] = "1.0"
-    for key in ("slices", "calibration", "sweep"):
+    for key in ("slices", "calibration", "sweep", "gallery"):
         old.pop(key)
     for sample in old["samples"]:
         for key in ("clean_confidence", "adv_confidence", "iterations", "min_distance"):

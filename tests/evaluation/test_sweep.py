@@ -68,3 +68,15 @@ def test_threat_kinds_and_min_norm_attacks_are_checked(tiny_cnn):
         ft.sweep(clf, x[:4], y[:4], 3, [0.1])
     with pytest.raises(TypeError, match="minimum-norm"):
         ft.sweep(clf, x[:4], y[:4], "l2", [0.1], min_norm=ft.attacks.PGD())
+
+
+def test_the_sweep_keeps_its_minimum_norm_points_in_the_gallery(tiny_cnn, coarse):
+    clf, _, _ = tiny_cnn
+    samples = {s.index: s for s in coarse.samples}
+    assert coarse.gallery and all(e.attack == "fmn" for e in coarse.gallery)
+    for entry in coarse.gallery:
+        clean, adv = entry.images()
+        # stored losslessly: points a hair past the decision boundary still fool the model
+        assert int(clf.predict(adv[None])) == entry.adv_pred == samples[entry.index].adv_pred != entry.label
+        assert entry.perturbation_norm == samples[entry.index].min_distance
+        assert float((adv - clean).abs().max()) == pytest.approx(entry.perturbation_norm, rel=1e-6)

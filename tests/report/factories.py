@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from fortify.result import (
     AttackRecord,
     Calibration,
@@ -20,6 +22,7 @@ from fortify.result import (
     Sweep,
     ThreatSpec,
 )
+from fortify.result_gallery import GalleryEntry, encode_pixels
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -106,6 +109,31 @@ def make_result(
         values |= _optional_parts(norm, n_clean / n, n_robust / n)
     values |= fields
     return Result(**values)
+
+
+def gallery_for(result: Result, shape: tuple[int, int, int] = (1, 8, 8), seed: int = 0) -> list[GalleryEntry]:
+    """Gallery entries for ``result``'s broken samples (at most 8): random images, perturbed by its eps."""
+    generator = torch.Generator().manual_seed(seed)
+    eps = result.threat.eps if result.threat else 0.1
+    entries = []
+    for sample in [s for s in result.samples if s.broken_by][:8]:
+        clean = torch.rand(shape, generator=generator)
+        adv = (clean + eps * torch.randn(shape, generator=generator).sign()).clamp(0, 1)
+        entries.append(
+            GalleryEntry(
+                index=sample.index,
+                label=sample.label,
+                clean_pred=sample.clean_pred,
+                adv_pred=sample.adv_pred,
+                attack=sample.broken_by,
+                perturbation_norm=float((adv - clean).abs().max()),
+                shape=list(shape),
+                bounds=(0.0, 1.0),
+                clean=encode_pixels(clean),
+                adversarial=encode_pixels(adv),
+            )
+        )
+    return entries
 
 
 def _optional_parts(norm: str, clean: float, robust: float) -> dict[str, Any]:

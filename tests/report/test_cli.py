@@ -24,6 +24,21 @@ def test_report_command_renders_several_results_as_one_page(tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
 
 
+def test_report_command_draws_the_gallery_the_evaluation_kept(tiny_cnn, tmp_path, monkeypatch):
+    clf, x, y = tiny_cnn
+    result = ft.evaluate(clf, x[:12], y[:12], ft.Linf(0.3))
+    result.save(str(tmp_path / "eval.json"))
+    del result
+    monkeypatch.setattr("fortify.cli.report_cmd.gallery_adversarials", _no_attack)
+    assert main(["report", str(tmp_path / "eval.json"), "-o", str(tmp_path / "report.html")]) == 0
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 3 * 8 and "carries no gallery" not in page
+
+
+def _no_attack(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the report attacked again although the result keeps its gallery")
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -50,6 +65,7 @@ def test_evaluate_writes_a_report_with_a_gallery_and_logs_to_mlflow(tiny_cnn, tm
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     clf, _, _ = tiny_cnn
     model = ft.zoo.save(clf, tmp_path / "model.safetensors", dataset="synthetic")
+    monkeypatch.setattr("fortify.cli.report_cmd.gallery_adversarials", _no_attack)
     run = tmp_path / "run"
     seed_mlflow_store(run)
     code = main(
@@ -77,6 +93,7 @@ def test_evaluate_writes_a_report_with_a_gallery_and_logs_to_mlflow(tiny_cnn, tm
     assert code == 0
     page = (run / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 3 * 8  # clean, adversarial, perturbation for 8 samples
+    assert len(json.loads((run / "eval.json").read_text())["gallery"]) == 8
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{run / 'mlflow.db'}")

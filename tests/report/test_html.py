@@ -14,7 +14,7 @@ import fortify as ft
 from fortify.report.images import png_bytes
 from fortify.report.svg import nice_ticks
 from fortify.result import Result
-from tests.report.factories import HOSTILE, make_result
+from tests.report.factories import HOSTILE, gallery_for, make_result
 
 
 def test_a_full_result_shows_every_section():
@@ -101,6 +101,39 @@ def test_gallery_embeds_clean_adversarial_and_amplified_perturbation():
     assert len(images) == 3 * 6
     assert all(_decode_png(base64.b64decode(i))[:2] == (8, 8) for i in images)
     assert "perturbation ×" in page and "true 3 d" in page
+
+
+def _png_pixels(uri_data: str) -> bytes:
+    width, height, _, raw = _decode_png(base64.b64decode(uri_data))
+    row = 1 + width
+    return b"".join(raw[r * row + 1 : (r + 1) * row] for r in range(height))
+
+
+def test_the_results_own_gallery_is_drawn_without_a_model():
+    result = make_result(n=6, clean=1.0, robust=0.5)
+    result.gallery = gallery_for(result)
+    result.gallery[-1].attack = HOSTILE
+    ignored = torch.zeros(6, 1, 8, 8)
+    page = ft.report.render_html(result, x=ignored, x_adv=ignored, class_names=["a", "b", "c", "d"])
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 3 * len(result.gallery) == 3 * 3  # clean, adversarial, perturbation
+    for k, entry in enumerate(result.gallery):
+        clean, adv = entry.images()
+        for shown, image in ((images[3 * k], clean), (images[3 * k + 1], adv)):
+            assert _png_pixels(shown) == image[0].mul(255).round().to(torch.uint8).numpy().tobytes()
+    assert "#3: true 3 d, clean 3 d, adversarial 0 a (pgd, perturbation norm 0.1)" in page
+    assert "carries no gallery" not in page and "<script" not in page
+
+
+def test_without_a_gallery_the_report_says_so_or_draws_the_images_passed_in():
+    result = make_result(n=6, clean=1.0, robust=0.5)
+    assert "This result carries no gallery" in ft.report.render_html(result)
+    x = torch.rand(6, 1, 8, 8)
+    page = ft.report.render_html(result, x=x, x_adv=(x + 0.1).clamp(0, 1))
+    assert "need not be the points its evaluation found" in page
+    assert page.count("data:image/png;base64,") == 3 * 6
+    result.gallery = []
+    assert "No sample was broken" in ft.report.render_html(result)
 
 
 def test_gallery_refuses_misaligned_tensors_and_skips_non_images():

@@ -56,13 +56,15 @@ def publish(
 ) -> None:
     """After ``fortify evaluate``: write the HTML report (with a gallery for images) and/or log to MLflow.
 
+    The gallery shows the adversarial examples kept in the result; only images too large to keep there
+    are attacked again for it (see ``gallery_adversarials``).
+
     The MLflow store defaults to the run folder: the folder of ``--out``, else of ``--report``, else
     ``runs/mlflow``.
     """
     if report is not None:
-        x_adv = (
-            gallery_adversarials(clf, x, y, threat, result, suite, seed=seed) if is_image_batch(x) else None
-        )
+        replay = result.gallery is None and is_image_batch(x)  # images too large to keep in the result
+        x_adv = gallery_adversarials(clf, x, y, threat, result, suite, seed=seed) if replay else None
         write_html(
             result,
             report,

@@ -6,16 +6,22 @@ returns a ``DefendedClassifier`` whose ``forward`` is ``model(p_k(...p_1(x)))``,
 parts: ``differentiable`` only if every part is, ``randomized`` if any part is, so adaptive evaluation
 knows to use BPDA (``forward_bpda``: non-differentiable parts replaced by their straight-through
 approximation) and EOT (average gradients over several calls).
+
+``defend(clf, ..., detector=det)`` adds a runtime detector (``fortify.detect``): the logits are
+unchanged, ``flagged(x)`` says which inputs it rejects, and evaluation counts an attack point as a break
+only when it is misclassified and not flagged, with the detector in the attack objective.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from fortify.defenses.ensemble import Ensemble
 from fortify.defenses.preprocess import Preprocessor
+from fortify.detect.base import Detector
 from fortify.model import Classifier
 from fortify.types import FortifyError
 
@@ -37,10 +43,13 @@ class DefendedClassifier(Classifier):
 
     ``preprocess`` (the components, in order) and ``model`` (the classifier or ensemble behind them) are
     exposed for adaptive attacks; ``forward_bpda(x)`` is the forward pass with every non-differentiable
-    part replaced by its straight-through (identity-gradient) approximation.
+    part replaced by its straight-through (identity-gradient) approximation. ``detector`` (or None) sees
+    the raw inputs; it does not change the logits.
     """
 
-    def __init__(self, model: Classifier, preprocess: Sequence[Preprocessor]) -> None:
+    def __init__(
+        self, model: Classifier, preprocess: Sequence[Preprocessor], detector: Detector | None = None
+    ) -> None:
         for step in preprocess:
             if not isinstance(step, Preprocessor):
                 raise TypeError(
@@ -55,6 +64,9 @@ class DefendedClassifier(Classifier):
         )
         self.differentiable = model.differentiable and all(step.differentiable for step in preprocess)
         self.randomized = model.randomized or any(step.randomized for step in preprocess)
+        if detector is not None and not isinstance(detector, Detector):
+            raise TypeError(f"detector must be a fortify.detect Detector, got {type(detector).__name__}")
+        self.detector = detector.eval() if detector is not None else None
 
     @property
     def preprocess(self) -> list[Preprocessor]:
@@ -63,6 +75,15 @@ class DefendedClassifier(Classifier):
     @property
     def model(self) -> Classifier:
         return self.module.model
+
+    @torch.no_grad()
+    def flagged(self, x: Tensor) -> Tensor:
+        """Boolean ``(N,)`` on the model's device: which inputs the (calibrated) detector flags."""
+        if self.detector is None:
+            raise FortifyError("this defended classifier has no detector (defend(..., detector=det))")
+        threshold = self.detector.threshold
+        device = self.device
+        return torch.cat([self.detector.score(c.to(device)) > threshold for c in x.split(self.batch_size)])
 
     def forward_bpda(self, x: Tensor) -> Tensor:
         """Logits with BPDA: each non-differentiable part contributes its value but the identity's
@@ -79,6 +100,8 @@ class DefendedClassifier(Classifier):
     def describe(self) -> dict[str, object]:
         info = super().describe()
         info.update(preprocess=[step.describe() for step in self.preprocess], model=self.model.describe())
+        if self.detector is not None:
+            info["detector"] = self.detector.describe()
         return info
 
 
@@ -88,16 +111,19 @@ def defend(
     ensemble: Sequence[Classifier] = (),
     *,
     ensemble_mode: str = "mean_logits",
+    detector: Detector | None = None,
 ) -> Classifier:
     """``clf`` behind ``preprocess`` components and averaged with ``ensemble`` members, as one Classifier.
 
-    With neither, returns ``clf`` itself. Bounds and class count come from ``clf``.
+    ``detector`` (a ``fortify.detect.Detector``, calibrated before evaluation) flags suspicious inputs:
+    ``defended.flagged(x)``. With none of the three, returns ``clf`` itself. Bounds and class count come
+    from ``clf``.
     """
     if not isinstance(clf, Classifier):
         raise TypeError(f"defend takes a fortify Classifier, got {type(clf).__name__}")
     model: Classifier = Ensemble([clf, *ensemble], mode=ensemble_mode) if ensemble else clf
-    if not preprocess:
+    if not preprocess and detector is None:
         return model
     if isinstance(preprocess, Preprocessor):
         raise FortifyError("preprocess must be a list of components, e.g. preprocess=[ft.defenses.JPEG(75)]")
-    return DefendedClassifier(model, preprocess)
+    return DefendedClassifier(model, preprocess, detector)

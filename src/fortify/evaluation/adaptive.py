@@ -17,6 +17,10 @@ values but gradients an attacker can use:
 
 The forward values are those of the defended model (averaged over draws for EOT); only the gradient
 path changes. Evaluation still judges every attack point on the original classifier.
+
+A classifier's ``detector`` (``fortify.detect``) is not part of its forward pass: its own
+non-differentiable parts are listed apart (``AdaptivePlan.detector_bpda``) and crossed by the reject
+view of ``fortify.evaluation.detection``, which puts the detector in the attack objective.
 """
 
 from __future__ import annotations
@@ -35,15 +39,21 @@ from fortify.types import FortifyError
 log = logging.getLogger(__name__)
 
 DEFAULT_EOT_SAMPLES = 8
+DETECTOR = "detector"  # the attribute (and sub-module name) under which a classifier keeps its detector
 
 
 def _declares(module: nn.Module, flag: str, default: bool) -> bool:
     return bool(getattr(module, flag, default))
 
 
-def non_differentiable_parts(clf: Classifier) -> list[str]:
-    """Names of the components (``""`` for the classifier itself) declaring ``differentiable = False``."""
-    return [name for name, m in clf.named_modules() if not _declares(m, "differentiable", True)]
+def non_differentiable_parts(clf: nn.Module) -> list[str]:
+    """Names of the components (``""`` for the classifier itself) declaring ``differentiable = False``,
+    outside its ``detector``."""
+    return [
+        name
+        for name, m in clf.named_modules()
+        if not _declares(m, "differentiable", True) and name.split(".")[0] != DETECTOR
+    ]
 
 
 def randomized_parts(clf: Classifier) -> list[str]:
@@ -58,10 +68,12 @@ class AdaptivePlan:
     bpda: list[str] = field(default_factory=list)
     eot_samples: int = 1
     detected_randomness: bool = False
+    detector: str | None = None
+    detector_bpda: list[str] = field(default_factory=list)
 
     @property
     def adaptive(self) -> bool:
-        return bool(self.bpda) or self.eot_samples > 1
+        return bool(self.bpda) or self.eot_samples > 1 or self.detector is not None
 
     def describe(self) -> str:
         parts = []
@@ -73,6 +85,12 @@ class AdaptivePlan:
                 "randomness detected in two forward passes" if self.detected_randomness else "declared random"
             )
             parts.append(f"EOT over {self.eot_samples} draws ({why})")
+        if self.detector is not None:
+            through = f", BPDA through its {', '.join(self.detector_bpda)}" if self.detector_bpda else ""
+            parts.append(
+                f"detector {self.detector} attacked in the objective "
+                f"(targeted attacks on a reject logit{through})"
+            )
         return "; ".join(parts) if parts else "plain gradients (no non-differentiable or random parts)"
 
 
@@ -83,10 +101,13 @@ def plan_for(
     if eot_samples < 1:
         raise FortifyError(f"eot_samples must be >= 1, got {eot_samples!r}")
     random = bool(randomized_parts(clf)) or randomness_detected
+    detector = getattr(clf, DETECTOR, None)
     return AdaptivePlan(
         bpda=non_differentiable_parts(clf),
         eot_samples=eot_samples if random else 1,
         detected_randomness=randomness_detected and not randomized_parts(clf),
+        detector=None if detector is None else type(detector).__name__,
+        detector_bpda=[] if detector is None else [n for n in non_differentiable_parts(detector) if n],
     )
 
 

@@ -14,8 +14,9 @@ from fortify.attacks import APGD, PGD
 from fortify.attacks.base import check_labels
 from fortify.evaluation import diagnostics as checks
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES, attack_view, plan_for
+from fortify.evaluation.detection import detector_summary
 from fortify.evaluation.ledger import Ledger
-from fortify.evaluation.suites import Evidence, SuiteEntry, build_suite, suite_names
+from fortify.evaluation.suites import Evidence, SuiteEntry, entries_for, suite_names
 from fortify.evaluation.summaries import calibration, slices
 from fortify.model import Classifier
 from fortify.result import Diagnostic, Environment, Result, ThreatSpec
@@ -33,6 +34,9 @@ def check_arguments(clf: Classifier, x: Tensor, y: Tensor, threat: Threat, batch
         raise TypeError(f"threat must be a fortify Threat (ft.Linf, ft.L2...), got {type(threat).__name__}")
     if batch_size < 1:
         raise FortifyError(f"batch_size must be >= 1, got {batch_size!r}")
+    detector = getattr(clf, "detector", None)
+    if detector is not None and not detector.calibrated:
+        raise FortifyError("the model's detector is not calibrated: call detector.calibrate(x_clean) first")
     clf.check_input(x)
     return check_labels(y, x.shape[0], clf.num_classes).cpu()
 
@@ -63,11 +67,15 @@ def evaluate(
     Defended models are attacked adaptively without being told: components declaring
     ``differentiable = False`` are crossed with BPDA and random models (declared, or caught giving two
     different answers) are attacked with EOT over ``eot_samples`` draws; every attack point is still
-    judged by ``clf`` itself. Sanity checks of the evaluation land in ``result.diagnostics``.
+    judged by ``clf`` itself. A model with a (calibrated) ``detector`` is broken only by points that are
+    misclassified and not flagged, and every suite adds ``evade-detector``, which puts the detector in
+    the objective (``fortify.evaluation.detection``); ``result.detector`` records its flag rates.
+    Sanity checks of the evaluation land in ``result.diagnostics``.
 
     Returns a ``Result`` with clean and robust accuracy, attack success rate, per-attack records
     (with forward/backward passes per attacked sample), per-sample records (with confidences), slices
-    per class and group, calibration, diagnostics, timing, seed and versions.
+    per class and group, calibration, diagnostics, timing, seed and versions, and for small images a
+    gallery: up to 8 adversarial points exactly as the attacks found them (``evaluation.gallery``).
     """
     y = check_arguments(clf, x, y, threat, batch_size)
     if groups is not None and len(groups) != x.shape[0]:
@@ -80,7 +88,7 @@ def evaluate(
     ledger = Ledger.start(clf, x, y)
     probe = prepare(clf, x, y, ledger, eot_samples)
     view, diags = probe.view, list(probe.diagnostics)
-    entries = build_suite(suite, threat, seed, probe.evidence) if isinstance(suite, str) else list(suite)
+    entries = entries_for(suite, threat, seed, probe.evidence)
     timing = {"clean_s": ledger.clean_s, "probe_s": time.perf_counter() - started - ledger.clean_s}
 
     with progress_bars.bar("evaluating", len(entries), progress) as ticker:
@@ -141,6 +149,7 @@ def prepare(clf: Classifier, x: Tensor, y: Tensor, ledger: Ledger, eot_samples: 
         randomized=plan.eot_samples > 1,
         ce_gradients_vanish=any(d.details["used"]["ce"]["nonzero"] < 0.5 for d in gradients),
         images=x.dim() == 4,
+        detector=plan.detector is not None,
     )
     return Probe(view, evidence, diags, x_probe, y_probe)
 
@@ -206,4 +215,6 @@ def build_result(
         environment=Environment.capture(str(clf.device)),
         slices=slices(ledger.y, ledger.correct, ledger.robust, groups, class_names),
         calibration=calibration(ledger.clean_conf, ledger.correct, adv_conf, ledger.robust),
+        gallery=ledger.gallery.entries(ledger),
+        detector=detector_summary(ledger.clf, ledger.x, ledger.correct, ledger.adv_flagged),
     )

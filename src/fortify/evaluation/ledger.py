@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from fortify.evaluation.detection import flags
+from fortify.evaluation.gallery import Gallery
 from fortify.evaluation.suites import SuiteEntry
 from fortify.model import Classifier
 from fortify.result import AttackRecord, SampleRecord
@@ -58,8 +60,10 @@ class Ledger:
     broken_by: list[str | None]
     clf: Classifier
     x: Tensor
+    adv_flagged: Tensor  # the detector's flag at each sample's recorded point (all False without one)
     clean_s: float = 0.0
     records: list[AttackRecord] = field(default_factory=list)
+    gallery: Gallery = field(default_factory=lambda: Gallery((0.0, 1.0), limit=0))
 
     @classmethod
     def start(cls, clf: Classifier, x: Tensor, y: Tensor) -> Ledger:
@@ -84,7 +88,9 @@ class Ledger:
             broken_by=[None] * n,
             clf=clf,
             x=x,
+            adv_flagged=flags(clf, x),
             clean_s=time.perf_counter() - t0,
+            gallery=Gallery.for_inputs(x, clf.bounds),
         )
 
     @property
@@ -130,16 +136,19 @@ class Ledger:
         threat: Threat,
         iterations: Tensor | None,
     ) -> Tensor:
-        """Judge attack points with the real classifier; update the ledger; return which were fooled."""
+        """Judge attack points with the real classifier (fooled: misclassified and not flagged by its
+        detector, if it has one); update the ledger; return which were fooled."""
         probs = self.clf.logits(x_adv, check=False).cpu().softmax(dim=1)
         conf, pred = probs.max(dim=1)
-        hit = pred != self.y[chunk]
+        flagged = flags(self.clf, x_adv)
+        hit = (pred != self.y[chunk]) & ~flagged
         true_prob = probs.gather(1, self.y[chunk][:, None]).squeeze(1)
         first = hit & self.robust[chunk]
         stronger = ~hit & self.robust[chunk] & (true_prob < self.worst_true_prob[chunk])
         update = first | stronger
         self.adv_conf[chunk[update]] = conf[update]
         self.worst_true_prob[chunk[update]] = true_prob[update]
+        self.adv_flagged[chunk[update]] = flagged[update]
         newly = chunk[first]
         for i in newly.tolist():
             self.broken_by[i] = name
@@ -150,6 +159,7 @@ class Ledger:
             self.queries[newly] = queries[first].cpu()
         if iterations is not None:
             self.iterations[newly] = iterations[first].cpu()
+        self.gallery.offer(newly, self.y[newly], x_adv[first])
         self.robust[newly] = False
         return hit
 
@@ -163,6 +173,8 @@ class Ledger:
         self.adv_conf[idx] = conf
         self.worst_true_prob[idx] = probs.gather(1, self.y[idx][:, None]).squeeze(1)
         self.pert_norm[idx] = norms.to(self.pert_norm.dtype)
+        self.adv_flagged[idx] = False  # callers only mark points that are not flagged
+        self.gallery.offer(idx, self.y[idx], x_adv)
         self.robust[idx] = False
 
     def samples(self, groups: Sequence[str] | None) -> list[SampleRecord]:

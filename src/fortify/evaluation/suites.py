@@ -14,16 +14,21 @@ random, how many classes), so a suite can spend its budget where the evidence sa
   gradient check found masked gradients and kept at 1,000 when the gradients were informative.
 - ``strong``: for sign-off: APGD-CE with 5 restarts, APGD-T over every other class, the FMN
   minimum-norm attack, and Square with 10,000 queries.
+
+When the model has a detector (``evidence.detector``), every suite also runs ``evade-detector``
+(``fortify.evaluation.detection``: targeted APGD-DLR on the reject view, so the detector is in the
+objective) before its black-box attack, with the suite's step count and targets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from fortify.attacks import APGD, FGSM, FMN, PGD, Attack
 from fortify.attacks.square import Square
+from fortify.evaluation.detection import EvadeDetector
 from fortify.threat import Threat
 from fortify.types import FortifyError
 
@@ -52,6 +57,7 @@ class Evidence:
     randomized: bool = False
     ce_gradients_vanish: bool = False
     images: bool = True
+    detector: bool = False
 
 
 SuiteFactory = Callable[[Threat, int, Evidence], list[SuiteEntry]]
@@ -91,7 +97,16 @@ def quick(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
         if evidence.ce_gradients_vanish and evidence.num_classes >= 3
         else SuiteEntry("pgd", PGD(steps=20, early_stop=stop, seed=seed), ran_on="all")
     )
-    return [SuiteEntry("fgsm", FGSM(seed=seed), ran_on="all"), iterative]
+    entries = [SuiteEntry("fgsm", FGSM(seed=seed), ran_on="all"), iterative, evasion(evidence, 3, seed, 20)]
+    return [e for e in entries if e is not None]
+
+
+def evasion(evidence: Evidence, targets: int, seed: int, steps: int) -> SuiteEntry | None:
+    """Targeted APGD-DLR on the reject view over the top ``targets`` classes, when there is a detector."""
+    if not evidence.detector:
+        return None
+    inner = APGD(loss="dlr", steps=steps, targeted=True, early_stop=not evidence.randomized, seed=seed)
+    return SuiteEntry("evade-detector", EvadeDetector(inner=inner, n_targets=targets, seed=seed))
 
 
 def _targeted(evidence: Evidence, targets: int, seed: int, steps: int) -> SuiteEntry | None:
@@ -117,6 +132,7 @@ def standard(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
     entries = [
         SuiteEntry("apgd-ce", APGD(loss="ce", steps=100, early_stop=not evidence.randomized, seed=seed)),
         _targeted(evidence, 3, seed, steps=100),
+        evasion(evidence, 3, seed, steps=100),
         _square(evidence, queries, seed),
     ]
     return [e for e in entries if e is not None]
@@ -131,6 +147,20 @@ def strong(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
         ),
         _targeted(evidence, evidence.num_classes - 1, seed, steps=100),
         SuiteEntry("fmn", FMN(steps=100, seed=seed)),
+        evasion(evidence, evidence.num_classes - 1, seed, steps=100),
         _square(evidence, 10_000, seed),
     ]
     return [e for e in entries if e is not None]
+
+
+def entries_for(
+    suite: str | Sequence[SuiteEntry], threat: Threat, seed: int, evidence: Evidence
+) -> list[SuiteEntry]:
+    """The entries evaluation runs: a named suite's, or a custom list followed, when the model has a
+    detector and the list does not attack it, by ``evade-detector`` as in ``standard``."""
+    if isinstance(suite, str):
+        return build_suite(suite, threat, seed, evidence)
+    entries = list(suite)
+    if not any(isinstance(e.attack, EvadeDetector) for e in entries):
+        entries += [e for e in [evasion(evidence, 3, seed, steps=100)] if e is not None]
+    return entries

@@ -21,6 +21,7 @@ from fortify import progress as progress_bars
 from fortify.attacks import FMN, PGD, MinNormAttack
 from fortify.evaluation import diagnostics as checks
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES
+from fortify.evaluation.detection import flags
 from fortify.evaluation.evaluate import (
     DEFAULT_BATCH_SIZE,
     Probe,
@@ -31,7 +32,7 @@ from fortify.evaluation.evaluate import (
     white_vs_black,
 )
 from fortify.evaluation.ledger import Ledger, jsonable
-from fortify.evaluation.suites import SuiteEntry, build_suite
+from fortify.evaluation.suites import SuiteEntry, entries_for
 from fortify.model import Classifier
 from fortify.result import AttackRecord, Diagnostic, Result, Sweep
 from fortify.threat import Threat, make_threat
@@ -85,7 +86,9 @@ def sweep(
     ``refine=False`` its distances alone give the curve (fastest, an upper bound on robustness that
     is usually looser than the suite's). Returns a ``Result`` for the largest eps (its samples carry
     ``min_distance``) with ``result.sweep`` holding the curve and a ``monotone_in_eps`` diagnostic
-    from independent PGD runs on a few samples.
+    from independent PGD runs on a few samples. Its gallery (small images) holds the point that first
+    broke each shown sample: the minimum-norm point, or a suite attack's (``name@eps``) at the
+    smallest eps that broke it.
     """
     kind = _threat_kind(threat)
     eps_list = check_epsilons(epsilons)
@@ -123,7 +126,7 @@ def sweep(
             clf, probe.view, probe.x, probe.y, largest, seed, probe.evidence.randomized
         )
         diags.append(_monotone_probe(clf, probe.view, probe.x, probe.y, kind, eps_list, seed))
-    entries_any = build_suite(suite, largest, seed, probe.evidence) if isinstance(suite, str) else list(suite)
+    entries_any = entries_for(suite, largest, seed, probe.evidence)
     diags += white_vs_black(ledger, entries_any) if refine else []
     timing = {"clean_s": ledger.clean_s, "min_norm_s": min_norm_s, "total_s": time.perf_counter() - started}
     timing.update({f"eps_{eps:g}_s": t for eps, t in zip(eps_list, times, strict=True)})
@@ -174,9 +177,7 @@ def _curve(
             t0 = time.perf_counter()
             _mark_min_norm(ledger, name, distances, points, eps)
             threat = kind.with_eps(eps)
-            entries = (
-                build_suite(suite, threat, seed, probe.evidence) if isinstance(suite, str) else list(suite)
-            )
+            entries = entries_for(suite, threat, seed, probe.evidence)
             for entry in entries if refine else []:
                 renamed = SuiteEntry(f"{entry.name}@{eps:g}", entry.attack, "remaining", entry.black_box)
                 ledger.run(renamed, probe.view, x, threat, batch_size)
@@ -203,6 +204,7 @@ def _min_distances(
     for chunk in ledger.correct.nonzero().squeeze(1).split(batch_size):
         out = attack.min_norm(view, x[chunk], ledger.y[chunk], kind.norm)
         found = out.success.cpu() & (clf.predict(out.x_adv, check=False).cpu() != ledger.y[chunk])
+        found &= ~flags(clf, out.x_adv)
         distances[chunk] = torch.where(found, out.distances.cpu().float(), torch.tensor(math.inf))
         points[chunk] = out.x_adv.to(points.device, points.dtype)
     elapsed = time.perf_counter() - t0

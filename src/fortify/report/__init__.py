@@ -1,7 +1,7 @@
 """The HTML report of one or more Results (``write_html``) and the readers it shares with MLflow and the gate.
 
 >>> import fortify as ft
->>> ft.report.write_html(result, "runs/mine/report.html", x=x, x_adv=x_adv)
+>>> ft.report.write_html(result, "runs/mine/report.html")  # gallery from result.gallery
 """
 
 from fortify.report.page import render_html, write_html

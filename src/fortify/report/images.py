@@ -1,5 +1,8 @@
 """The report's image gallery: clean input, adversarial input and the amplified perturbation, as PNG.
 
+The images come from the Result's own gallery (the points the evaluation found) when it has one, else
+from ``x`` / ``x_adv`` tensors the caller passes.
+
 PNGs are encoded with the standard library (zlib + CRC chunks) and embedded as base64 data URIs, so
 the page stays one self-contained file.
 """
@@ -16,6 +19,7 @@ import torch
 from torch import Tensor
 
 from fortify.result import Result
+from fortify.result_gallery import GalleryEntry
 from fortify.types import Bounds, FortifyError
 
 MAX_GALLERY = 8
@@ -90,28 +94,45 @@ def gallery_html(
         shape = escape(str(tuple(x.shape[1:])))
         return f'<p class="muted">inputs of shape {shape} are not images; no gallery.</p>'
     by_index = {s.index: s for s in result.samples}
-    low, high = bounds
     cells = []
     for i in pick_samples(result, x.shape[0]):
-        clean, adv = x[i].detach().cpu(), x_adv[i].detach().cpu()
-        delta = adv - clean
-        peak = float(delta.abs().max())
-        gain = (high - low) / (2 * peak) if peak > 0 else 1.0
-        shown = (low + high) / 2 + delta * gain
         record = by_index.get(i)
-        cells.append(
-            _figure(
-                i,
-                record,
-                class_names,
-                [
-                    (_data_uri(clean, low, high), "clean"),
-                    (_data_uri(adv, low, high), "adversarial"),
-                    (_data_uri(shown, low, high), f"perturbation ×{gain:.3g}"),
-                ],
-            )
-        )
+        caption = f"#{i}: true {_name(getattr(record, 'label', None), class_names)}, clean "
+        caption += _name(getattr(record, "clean_pred", None), class_names)
+        if record is not None and record.broken_by:
+            caption += f", adversarial {_name(record.adv_pred, class_names)} ({record.broken_by})"
+        else:
+            caption += ", not broken"
+        cells.append(_figure(_triple(x[i].detach().cpu(), x_adv[i].detach().cpu(), bounds), caption))
     return '<div class="gallery">' + "".join(cells) + "</div>"
+
+
+def stored_gallery_html(entries: Sequence[GalleryEntry], class_names: Sequence[str] | None = None) -> str:
+    """The same rows for a Result's own gallery: the points the evaluation found, no model needed."""
+    cells = []
+    for entry in entries:
+        clean, adv = entry.images()
+        caption = (
+            f"#{entry.index}: true {_name(entry.label, class_names)}, "
+            f"clean {_name(entry.clean_pred, class_names)}, adversarial {_name(entry.adv_pred, class_names)} "
+            f"({entry.attack}, perturbation norm {entry.perturbation_norm:.3g})"
+        )
+        cells.append(_figure(_triple(clean, adv, entry.bounds), caption))
+    return '<div class="gallery">' + "".join(cells) + "</div>"
+
+
+def _triple(clean: Tensor, adv: Tensor, bounds: Bounds) -> list[tuple[str, str]]:
+    """Data URIs and captions of the clean image, the adversarial one and the amplified perturbation."""
+    low, high = bounds
+    delta = adv - clean
+    peak = float(delta.abs().max())
+    gain = (high - low) / (2 * peak) if peak > 0 else 1.0
+    shown = (low + high) / 2 + delta * gain
+    return [
+        (_data_uri(clean, low, high), "clean"),
+        (_data_uri(adv, low, high), "adversarial"),
+        (_data_uri(shown, low, high), f"perturbation ×{gain:.3g}"),
+    ]
 
 
 def _name(label: int | None, class_names: Sequence[str] | None) -> str:
@@ -122,15 +143,7 @@ def _name(label: int | None, class_names: Sequence[str] | None) -> str:
     return str(label)
 
 
-def _figure(
-    index: int, record: object, class_names: Sequence[str] | None, images: list[tuple[str, str]]
-) -> str:
-    label = getattr(record, "label", None)
-    adv = getattr(record, "adv_pred", None)
-    clean = getattr(record, "clean_pred", None)
-    broken_by = getattr(record, "broken_by", None)
-    caption = f"#{index}: true {_name(label, class_names)}, clean {_name(clean, class_names)}"
-    caption += f", adversarial {_name(adv, class_names)} ({broken_by})" if broken_by else ", not broken"
+def _figure(images: list[tuple[str, str]], caption: str) -> str:
     imgs = "".join(
         f'<div><img src="{uri}" alt="{escape(alt)}"><span>{escape(alt)}</span></div>' for uri, alt in images
     )

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from torch import Tensor
 
+from fortify.evaluation.gallery import MAX_VALUES
 from fortify.report import sections
-from fortify.report.images import gallery_html
+from fortify.report.images import gallery_html, stored_gallery_html
 from fortify.report.readers import threat_label
 from fortify.result import Result
 from fortify.types import Bounds, FortifyError
@@ -63,9 +64,11 @@ def render_html(
 
     ``results`` is one Result or several (e.g. one per eps; they then also form an accuracy–epsilon
     curve). The first result is the main one: its summary, diagnostics, calibration, certification and
-    environment are shown. ``x`` and ``x_adv`` (optional, ``(N, C, H, W)`` aligned with the main
-    result's samples, in ``bounds``, default the model's recorded bounds or [0, 1]) add a gallery of
-    clean, adversarial and amplified-perturbation images. ``class_names`` label classes.
+    environment are shown, with a gallery of clean, adversarial and amplified-perturbation images of the
+    adversarial examples the evaluation found (``result.gallery``, schema 1.2). For a result without
+    one, ``x`` and ``x_adv`` (optional, ``(N, C, H, W)`` aligned with the main result's samples, in
+    ``bounds``, default the model's recorded bounds or [0, 1]) give the images; they are ignored when
+    the result has its own gallery. ``class_names`` label classes.
     """
     items = [results] if isinstance(results, Result) else list(results)
     if not items:
@@ -86,15 +89,7 @@ def render_html(
         sections.class_section(items, class_names),
         sections.calibration_section(main),
     ]
-    if x is not None and x_adv is not None:
-        limits = bounds or _recorded_bounds(main)
-        parts.append(
-            sections.section(
-                "gallery",
-                "Clean, adversarial and perturbation",
-                gallery_html(main, x, x_adv, limits, class_names),
-            )
-        )
+    parts.append(_gallery(main, x, x_adv, bounds, class_names))
     parts += [
         sections.diagnostics_section(main),
         sections.certification_section(main),
@@ -109,6 +104,35 @@ def render_html(
         f"<title>{escape(heading)}</title><style>{STYLE}</style></head><body><main>"
         f"<h1>{escape(heading)}</h1><nav>{nav}</nav>{body}</main></body></html>"
     )
+
+
+def _gallery(
+    result: Result,
+    x: Tensor | None,
+    x_adv: Tensor | None,
+    bounds: Bounds | None,
+    class_names: Sequence[str] | None,
+) -> str:
+    """The gallery section: the result's own adversarial examples, else the caller's ``x`` / ``x_adv``,
+    else a plain note that the evaluation kept none."""
+    if result.gallery:
+        body = stored_gallery_html(result.gallery, class_names)
+    elif result.gallery is not None:
+        body = '<p class="muted">No sample was broken, so there is no adversarial example to show.</p>'
+    elif x is not None and x_adv is not None:
+        body = (
+            '<p class="muted">This result carries no gallery; these images were passed in with it and need '
+            "not be the points its evaluation found.</p>"
+            + gallery_html(result, x, x_adv, bounds or _recorded_bounds(result), class_names)
+        )
+    elif result.kind == "evaluation" and result.samples:
+        body = (
+            '<p class="muted">This result carries no gallery: it was written before result schema 1.2, '
+            f"or its inputs are not images small enough to keep (C×H×W at most {MAX_VALUES}).</p>"
+        )
+    else:
+        return ""
+    return sections.section("gallery", "Clean, adversarial and perturbation", body)
 
 
 def _anchors(body: str) -> list[tuple[str, str]]:

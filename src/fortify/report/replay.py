@@ -1,10 +1,11 @@
 """Adversarial images for the report's gallery, recomputed for the few samples the gallery shows.
 
-A Result holds no images, so after an evaluation the gallery's samples are attacked again with the
-same suite and seed: each shown sample gets the first point (in suite order) that fools the model, or
-the last attack's point when none does. Other samples keep their clean input. This costs a handful of
-attacked samples, not a second evaluation; because batches differ from the original run, a random
-attack may land on a different (equally valid) point than the evaluation did.
+Only for results that hold no gallery of their own (images larger than an evaluation keeps, results
+older than schema 1.2): the gallery's samples are attacked again with the same suite and seed. Each
+shown sample gets the first point (in suite order) that fools the model, or the last attack's point
+when none does; other samples keep their clean input. This costs a handful of attacked samples, not a
+second evaluation; because batches differ from the original run, a random attack may land on a
+different (equally valid) point than the evaluation did, and a random model may judge it differently.
 """
 
 from __future__ import annotations

@@ -1,0 +1,16 @@
+"""Runtime detectors of adversarial inputs and their calibration at a target false-positive rate.
+
+A detector scores inputs (higher = more suspicious) and flags those above a threshold calibrated on
+clean data. Behind ``ft.defenses.defend(clf, ..., detector=det)`` it becomes part of a defended model,
+and ``ft.evaluate`` then counts an attack as successful only when its point is misclassified *and* not
+flagged, and puts the detector in the attack objective.
+
+>>> det = ft.detect.FeatureSqueezing(clf).calibrate(x_clean, fpr=0.05)
+>>> defended = ft.defenses.defend(clf, detector=det)
+>>> ft.evaluate(defended, x, y, ft.Linf(0.1)).detector["adversarial_flag_rate"]
+"""
+
+from fortify.detect.base import DEFAULT_FPR, Detector
+from fortify.detect.squeeze import FeatureSqueezing
+
+__all__ = ["Detector", "FeatureSqueezing", "DEFAULT_FPR"]
