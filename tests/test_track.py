@@ -80,3 +80,41 @@ def test_tracking_uri_from_the_environment_wins_over_the_run_folder(logged, tmp_
     client = MlflowClient(tracking_uri=uri)
     assert sorted(a.path for a in client.list_artifacts(run_id)) == ["given.html", "result.json"]
     assert json.loads(json.dumps(client.get_run(run_id).data.params))["suite"] == "quick"
+
+
+def _training_result(epochs: int = 2) -> ft.Result:
+    records = [
+        {"epoch": e, "loss": 1 / e, "accuracy": 0.5 + e / 10, "time_s": 2.0, "val_robust_accuracy": 0.3 * e}
+        for e in range(1, epochs + 1)
+    ]
+    return ft.Result(kind="training", clean_accuracy=0.8, sections={"training": {"epochs": records}})
+
+
+def test_training_history_becomes_per_epoch_curves():
+    curves = track.training_curves(_training_result(3))
+    loss = sorted((step, value) for key, value, step in curves if key == "train.loss")
+    assert loss == [(1, 1.0), (2, 0.5), (3, pytest.approx(1 / 3))]
+    assert sorted(step for key, _, step in curves if key == "train.val_robust_accuracy") == [1, 2, 3]
+    assert not any(key == "train.val_accuracy" for key, _, _ in curves)  # absent values are not invented
+    assert track.training_curves(make_result()) == []
+
+
+def test_train_cli_logs_its_history_to_mlflow(logged, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from fortify.cli.main import main
+
+    run_dir, _ = logged
+    uri = f"sqlite:///{run_dir / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    args = ["train", "--data", "digits", "--arch", "cnn-tiny", "--epochs", "2", "--test-n", "50"]
+    assert main([*args, "--threads", "1", "--out", str(tmp_path / "run"), "--mlflow"]) == 0
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("fortify").experiment_id])
+    run = next(r for r in runs if r.data.params.get("kind") == "training")
+    history = client.get_metric_history(run.info.run_id, "train.loss")
+    assert sorted(m.step for m in history) == [1, 2]
+    saved = json.loads((tmp_path / "run" / "train.json").read_text())
+    assert [round(m.value, 6) for m in sorted(history, key=lambda m: m.step)] == [
+        round(e["loss"], 6) for e in saved["sections"]["training"]["epochs"]
+    ]

@@ -78,6 +78,7 @@ def metrics_of(results: Sequence[Result]) -> list[tuple[str, float, int]]:
     if calibration is not None:
         headline |= {"ece_clean": calibration.ece_clean, "ece_adversarial": calibration.ece_adversarial}
     out += [(key, float(value), 0) for key, value in headline.items() if value is not None]
+    out += training_curves(main)
     for result in results:
         if result.threat is not None and result.robust_accuracy is not None:
             out.append(
@@ -98,6 +99,20 @@ def metrics_of(results: Sequence[Result]) -> list[tuple[str, float, int]]:
             where = (_key(key), step)
             lowest[where] = min(value, lowest.get(where, value))
     return [(key, value, step) for (key, step), value in lowest.items()]
+
+
+TRAINING_METRICS = ("loss", "accuracy", "val_accuracy", "val_robust_accuracy", "time_s", "lr", "eps")
+
+
+def training_curves(result: Result) -> list[tuple[str, float, int]]:
+    """Per-epoch training history of a training Result as ``("train.<field>", value, epoch)``."""
+    epochs = (result.sections.get("training") or {}).get("epochs") or []
+    return [
+        (f"train.{name}", float(record[name]), int(record["epoch"]))
+        for record in epochs
+        for name in TRAINING_METRICS
+        if isinstance(record, dict) and isinstance(record.get(name), (int, float))
+    ]
 
 
 def _key(name: str) -> str:

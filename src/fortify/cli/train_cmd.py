@@ -152,6 +152,9 @@ def train_command(
     out: Annotated[Path, typer.Option(help="run folder: model.safetensors and train.json go here")] = Path(
         "runs/train"
     ),
+    mlflow: Annotated[
+        bool, typer.Option("--mlflow", help="log params, per-epoch curves and train.json to MLflow")
+    ] = False,
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:
@@ -206,7 +209,13 @@ def train_command(
         )
     for event in history.events:
         console.print(f"[yellow]{event.kind}[/] (epoch {event.epoch}): {event.details}")
-    robust = Result.load(str(out / "train.json")).robust_accuracy
+    saved = Result.load(str(out / "train.json"))
+    robust = saved.robust_accuracy
+    if mlflow:
+        from fortify import track
+
+        run_id = track.log(saved, run_dir=out / "mlflow", report=False)
+        console.print(f"logged MLflow run {run_id} ({track.store_uri(out / 'mlflow')})")
     robust_text = (
         "" if robust is None else f"; PGD-{TEST_PGD_STEPS} accuracy {pct(robust)} (test images: --test-n)"
     )
