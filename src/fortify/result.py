@@ -213,7 +213,8 @@ class Result(_Model):
     detector: dict[str, Any] | None = Field(
         default=None,
         description="the model's detector (1.2): its description, in_objective, clean_flag_rate and "
-        "adversarial_flag_rate (clean-correct samples at their final attack points); None: no detector",
+        "adversarial_flag_rate (clean-correct samples at their final attack points), and from the CLI "
+        "calibration (dataset, split, start, n); None: no detector",
     )
     sections: dict[str, Any] = Field(
         default_factory=dict,

@@ -19,6 +19,17 @@ from fortify.cli.common import (
     parse_numbers,
     setup_torch,
 )
+from fortify.cli.detector_opts import (
+    CalibrationN,
+    DetectorFpr,
+    DetectorName,
+    SqueezeBits,
+    SqueezeMedian,
+    detector_line,
+    detector_spec,
+    record_calibration,
+    with_detector,
+)
 from fortify.cli.render import console, pct, print_diagnostics
 from fortify.evaluation import suite_names, sweep
 from fortify.threat import make_threat
@@ -39,13 +50,22 @@ def sweep_command(
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
     device: Device = "auto",
     threads: Threads = None,
+    detector: DetectorName = None,
+    detector_fpr: DetectorFpr = None,
+    calibration_n: CalibrationN = None,
+    squeeze_bits: SqueezeBits = None,
+    squeeze_median: SqueezeMedian = None,
 ) -> None:
     """Accuracy-epsilon curve from one minimum-norm pass, refined by a suite at each radius."""
     dev = setup_torch(threads, device)
     epsilons = parse_numbers(eps, "--eps")
     kind = make_threat(norm, 0.0)
+    spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)
     clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n)
+    calibration = None
+    if spec is not None:
+        clf, calibration = with_detector(clf, spec, data, split, x.shape[0])
     result = sweep(
         clf,
         x,
@@ -59,6 +79,7 @@ def sweep_command(
         dataset=data,
         progress=True,
     )
+    record_calibration(result, calibration)
     table = Table(title=f"{model} on {data} ({result.n_samples} samples, {result.sweep.method})")
     table.add_column(f"{norm} eps", justify="right")
     table.add_column("robust accuracy", justify="right", style="bold")
@@ -69,6 +90,8 @@ def sweep_command(
     ):
         table.add_row(f"{value:g}", pct(acc), f"{t:.1f}s")
     console.print(table)
+    if calibration is not None:
+        console.print(detector_line(result, calibration), highlight=False, markup=False, soft_wrap=True)
     print_diagnostics(result)
     if out is not None:
         result.save(str(out))

@@ -63,11 +63,12 @@ def render_html(
     """The report as an HTML string.
 
     ``results`` is one Result or several (e.g. one per eps; they then also form an accuracy–epsilon
-    curve). The first result is the main one: its summary, diagnostics, calibration, certification and
-    environment are shown, with a gallery of clean, adversarial and amplified-perturbation images of the
-    adversarial examples the evaluation found (``result.gallery``, schema 1.2). For a result without
-    one, ``x`` and ``x_adv`` (optional, ``(N, C, H, W)`` aligned with the main result's samples, in
-    ``bounds``, default the model's recorded bounds or [0, 1]) give the images; they are ignored when
+    curve). The first result is the main one: its summary, detector, diagnostics, calibration,
+    certification and environment are shown, with a gallery of clean, adversarial and
+    amplified-perturbation images of the adversarial examples the evaluation found
+    (``result.gallery``, schema 1.2). For a result without one, ``x`` and ``x_adv`` (optional,
+    ``(N, C, H, W)`` aligned with the main result's samples, in ``bounds``, default the model's
+    recorded bounds or [0, 1]) give the images; they are ignored when
     the result has its own gallery. ``class_names`` label classes.
     """
     items = [results] if isinstance(results, Result) else list(results)
@@ -86,6 +87,7 @@ def render_html(
         sections.overview(items),
         sections.curve_section(items),
         sections.attack_table(items),
+        sections.detector_section(main),
         sections.class_section(items, class_names),
         sections.calibration_section(main),
     ]
@@ -140,6 +142,7 @@ def _anchors(body: str) -> list[tuple[str, str]]:
         ("overview", "all results"),
         ("curve", "curve"),
         ("attacks", "attacks"),
+        ("detector", "detector"),
         ("classes", "classes"),
         ("calibration", "calibration"),
         ("gallery", "gallery"),

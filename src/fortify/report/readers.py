@@ -47,6 +47,26 @@ def threat_label(result: Result) -> str:
     return f"{result.threat.norm} {result.threat.eps:g}" if result.threat else "no threat"
 
 
+def detector_label(record: dict[str, Any]) -> str:
+    """``FeatureSqueezing (BitDepth bits=5, MedianFilter size=2)`` from a ``Result.detector`` record."""
+    parts = [
+        str(part.get("name", "?"))
+        + "".join(f" {k}={v}" for k, v in part.items() if k not in ("name", "bounds"))
+        for part in record.get("squeezers") or []
+        if isinstance(part, dict)
+    ]
+    name = str(record.get("name", "detector"))
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
+def calibration_label(calibration: dict[str, Any]) -> str:
+    """Where a detector was calibrated, e.g. ``1000 clean train images of fashion-mnist, from index 0``."""
+    return (
+        f"{calibration.get('n', '?')} clean {calibration.get('split', '?')} images of "
+        f"{calibration.get('dataset', '?')}, from index {calibration.get('start', 0)}"
+    )
+
+
 def robustness_curves(results: Sequence[Result]) -> list[Curve]:
     """Robust accuracy against eps: each result's sweep, plus one curve per norm across several results.
 

@@ -197,6 +197,41 @@ def calibration_section(result: Result) -> str:
     return section("calibration", "Confidence and calibration", text + chart)
 
 
+def detector_section(result: Result) -> str:
+    """The model's detector (``result.detector``): what it is, threshold, flag rates, how it was judged."""
+    record = result.detector
+    if record is None:
+        return ""
+    rows = [
+        ["detector", readers.detector_label(record)],
+        ["threshold", _number(record.get("threshold"))],
+        ["target false-positive rate", pct(_fraction(record.get("fpr")))],
+        ["clean flag rate (evaluated samples)", pct(_fraction(record.get("clean_flag_rate")))],
+        ["adversarial flag rate (final attack points)", pct(_fraction(record.get("adversarial_flag_rate")))],
+    ]
+    calibration = record.get("calibration")
+    if isinstance(calibration, dict):
+        rows.append(["calibrated on", readers.calibration_label(calibration)])
+    objective = (
+        "with the detector in the attack objective"
+        if record.get("in_objective")
+        else "but the detector was NOT in the attack objective"
+    )
+    note = (
+        "<p>Robust accuracy counts a sample as broken only when its attack point is misclassified "
+        f"and not flagged by the detector, {escape(objective)}.</p>"
+    )
+    return section("detector", "Detector", note + table(["", ""], rows))
+
+
+def _number(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
+
+
+def _fraction(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def diagnostics_section(result: Result) -> str:
     if not result.diagnostics:
         return section(
