@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -126,6 +126,18 @@ def _straight_through(module: nn.Module, inputs: tuple[Tensor, ...], output: Ten
     return approx + (output - approx).detach()
 
 
+@contextmanager
+def straight_through(module: nn.Module, names: list[str]) -> Iterator[None]:
+    """Inside the block, the sub-modules of ``module`` named in ``names`` are crossed with BPDA."""
+    modules = dict(module.named_modules())
+    handles = [modules[name].register_forward_hook(_straight_through) for name in names]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 class AttackView(Classifier):
     """``clf`` as an attacker should see it: same values, BPDA gradients, EOT averaging.
 
@@ -164,16 +176,9 @@ class AttackView(Classifier):
         core = Classifier.forward(clf, x)
         return core + (value - core).detach() if core.shape == value.shape else value
 
-    @contextmanager
-    def _bpda_hooks(self) -> Iterator[None]:
-        modules = dict(self.defended.named_modules())
+    def _bpda_hooks(self) -> AbstractContextManager[None]:
         names = [] if self._own_bpda() else [name for name in self.plan.bpda if name]
-        handles = [modules[name].register_forward_hook(_straight_through) for name in names]
-        try:
-            yield
-        finally:
-            for handle in handles:
-                handle.remove()
+        return straight_through(self.defended, names)
 
     def describe(self) -> dict[str, object]:
         return {**self.defended.describe(), "attacked_with": self.plan.describe()}

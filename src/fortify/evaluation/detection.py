@@ -27,15 +27,13 @@ for ``c`` from 1 to 100.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from fortify.attacks import APGD, Attack
 from fortify.attacks._validate import positive_float, positive_int
-from fortify.evaluation.adaptive import DETECTOR, AdaptivePlan, AttackView, _straight_through, plan_for
+from fortify.evaluation.adaptive import DETECTOR, AdaptivePlan, AttackView, plan_for, straight_through
 from fortify.model import Classifier
 from fortify.threat import Threat
 from fortify.types import FortifyError
@@ -47,17 +45,6 @@ def flags(clf: Classifier, x: Tensor) -> Tensor:
     if detector is None:
         return torch.zeros(x.shape[0], dtype=torch.bool)
     return detector.flagged(x.to(clf.device), batch_size=clf.batch_size).cpu()
-
-
-@contextmanager
-def _bpda(module: nn.Module, names: list[str]) -> Iterator[None]:
-    modules = dict(module.named_modules())
-    handles = [modules[name].register_forward_hook(_straight_through) for name in names]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 class RejectView(AttackView):
@@ -77,7 +64,7 @@ class RejectView(AttackView):
     def _one_draw(self, x: Tensor) -> Tensor:
         logits = super()._one_draw(x)
         detector = self.defended.detector
-        with _bpda(detector, self.plan.detector_bpda):
+        with straight_through(detector, self.plan.detector_bpda):
             score = detector(x)
         reject = logits.amax(dim=1) + self.scale * (score - detector.threshold)
         return torch.cat([logits, reject[:, None]], dim=1)
