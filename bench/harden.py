@@ -56,6 +56,9 @@ def pgd_accuracy(
 def train_method(
     method: str, args: argparse.Namespace, threat: ft.Threat, seed: int
 ) -> tuple[ft.Classifier, dict]:
+    folder = OUT / method if seed == args.seed else OUT / f"{method}-seed{seed}"
+    if args.reuse and (folder / "model.safetensors").is_file():
+        return reused(folder / "model.safetensors")
     x, y = ft.data.load("fashion-mnist", "train", n=args.train_n)
     torch.manual_seed(seed)
     clf = ft.Classifier(ft.zoo.create("cnn-small", (1, 28, 28), 10), num_classes=10)
@@ -73,7 +76,6 @@ def train_method(
         **METHODS[method],
     )
     cpu_s = time.process_time() - cpu_started
-    folder = OUT / method if seed == args.seed else OUT / f"{method}-seed{seed}"
     ft.zoo.save(clf, folder / "model.safetensors", dataset="fashion-mnist", training=history.model_dump())
     epochs = [e.time_s for e in history.epochs]
     info = {
@@ -84,6 +86,20 @@ def train_method(
         "co_recoveries": sum(e.kind == "catastrophic_overfitting" for e in history.events),
     }
     return clf, info
+
+
+def reused(path: Path) -> tuple[ft.Classifier, dict]:
+    """A model trained by an earlier run of this script, with the timing its metadata recorded."""
+    history = ft.zoo.read_metadata(path)["training"]
+    epochs = [e["time_s"] for e in history["epochs"]]
+    info = {
+        "reused": str(path.relative_to(ROOT)),
+        "cpu_s": None,
+        "time_per_epoch_s": sum(epochs) / len(epochs),
+        "total_s": history["total_s"],
+        "co_recoveries": sum(e["kind"] == "catastrophic_overfitting" for e in history["events"]),
+    }
+    return ft.zoo.load(path), info
 
 
 def method_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
@@ -101,7 +117,10 @@ def method_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
         }
         if args.suite and seed == args.seed:
             t0 = time.perf_counter()
-            row[args.suite] = ft.evaluate(clf, x, y, threat, suite=args.suite, progress=False).robust_accuracy
+            xs, ys = x[: args.suite_n], y[: args.suite_n]
+            result = ft.evaluate(clf, xs, ys, threat, suite=args.suite, progress=False)
+            row[args.suite] = result.robust_accuracy
+            row["suite_n"] = int(xs.shape[0])
             row["suite_s"] = time.perf_counter() - t0
         log.info("%s", row)
         rows.append(row)
@@ -160,6 +179,8 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--suite", default=None, help="also score with this evaluation suite (e.g. standard)")
+    parser.add_argument("--suite-n", type=int, default=None, help="score the suite on the first N of --n")
+    parser.add_argument("--reuse", action="store_true", help="load models an earlier run saved instead")
     parser.add_argument("--eot", type=int, default=8, help="EOT draws for randomized defenses")
     parser.add_argument("--defense-n", type=int, default=200, help="test images for the defense table")
     parser.add_argument("--defense-steps", type=int, default=50, help="PGD steps in the defense table")
