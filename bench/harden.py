@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "runs" / "harden"
 METHODS = {
     "standard": {},
-    "fast": {"lr_schedule": "cyclic"},
+    "fast": {"variant": "n-fgsm"},  # --fast-variant / --fast-lr-schedule override
     "pgd": {"steps": 10},
     "trades": {"steps": 10, "beta": 6.0},
 }
@@ -51,6 +51,12 @@ def pgd_accuracy(
         [PGD(steps=steps)(clf, xb, yb, threat) for xb, yb in zip(x.split(250), y.split(250), strict=True)]
     )
     return accuracy(clf, x_adv, y)
+
+
+def options_for(method: str, args: argparse.Namespace) -> dict:
+    if method != "fast":
+        return METHODS[method]
+    return {**METHODS["fast"], "variant": args.fast_variant, "lr_schedule": args.fast_lr_schedule}
 
 
 def train_method(
@@ -73,7 +79,7 @@ def train_method(
         method=method,
         threat=threat if method != "standard" else None,
         progress=False,
-        **METHODS[method],
+        **options_for(method, args),
     )
     cpu_s = time.process_time() - cpu_started
     ft.zoo.save(clf, folder / "model.safetensors", dataset="fashion-mnist", training=history.model_dump())
@@ -181,6 +187,8 @@ def main() -> None:
     parser.add_argument("--suite", default=None, help="also score with this evaluation suite (e.g. standard)")
     parser.add_argument("--suite-n", type=int, default=None, help="score the suite on the first N of --n")
     parser.add_argument("--reuse", action="store_true", help="load models an earlier run saved instead")
+    parser.add_argument("--fast-variant", default="n-fgsm", choices=["n-fgsm", "fgsm-rs"])
+    parser.add_argument("--fast-lr-schedule", default="constant", choices=["constant", "cyclic", "cosine"])
     parser.add_argument("--eot", type=int, default=8, help="EOT draws for randomized defenses")
     parser.add_argument("--defense-n", type=int, default=200, help="test images for the defense table")
     parser.add_argument("--defense-steps", type=int, default=50, help="PGD steps in the defense table")
