@@ -32,7 +32,7 @@ def standard_robust(data):
 
 @pytest.mark.parametrize(
     "method, options",
-    [("pgd", {"steps": 5}), ("fast", {}), ("fast", {"variant": "n-fgsm"}), ("trades", {"steps": 5})],
+    [("pgd", {"steps": 5}), ("fast", {}), ("fast", {"variant": "fgsm-rs"}), ("trades", {"steps": 5})],
 )
 def test_adversarial_training_beats_standard_training_under_pgd(data, standard_robust, method, options):
     (x, y), (xt, yt) = data

@@ -118,6 +118,7 @@ def _harden(
         init=init,
         test_n=500,
         train_options={"lr_schedule": "cyclic"},
+        method_options={"variant": "fgsm-rs"},
     )
     collapses = sum(e.kind == "catastrophic_overfitting" for e in history.events)
     console.print(
