@@ -59,7 +59,7 @@ def test_cw_median_l2_no_larger_than_torchattacks_plus_10_percent(fashion):
 
 def test_deepfool_median_l2_within_5_percent_of_torchattacks(fashion):
     clf, x, y = fashion
-    x, y = x[:50], y[:50]
+    x, y = x[:120], y[:120]  # torchattacks succeeds on only a third to a half of them
     ours = ft.attacks.DeepFool(steps=50, overshoot=0.02).min_norm(clf, x, y, "l2")
     ref_adv = torchattacks.DeepFool(clf, steps=50, overshoot=0.02)(x, y)
     ref_ok = clf.predict(ref_adv) != y
