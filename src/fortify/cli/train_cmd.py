@@ -133,7 +133,7 @@ def train_command(
     ] = 0.0,
     steps: Annotated[int | None, typer.Option(help="inner attack steps (pgd, trades)")] = None,
     alpha: Annotated[float | None, typer.Option(help="fast: step as a fraction of eps")] = None,
-    variant: Annotated[str | None, typer.Option(help="fast: fgsm-rs or n-fgsm")] = None,
+    variant: Annotated[str | None, typer.Option(help="fast: n-fgsm (default) or fgsm-rs")] = None,
     beta: Annotated[float | None, typer.Option(help="trades: robustness weight")] = None,
     clean_ratio: Annotated[float | None, typer.Option(help="pgd: weight of the clean loss")] = None,
     sigma: Annotated[float | None, typer.Option(help="noise, consistency: Gaussian noise level")] = None,
