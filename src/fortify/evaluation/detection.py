@@ -125,10 +125,9 @@ class EvadeDetector(Attack):
             if todo.numel() == 0:
                 break
             target = order[todo, k]
-            x_adv = self.inner(view, x[todo], target, threat)
-            with torch.no_grad():
-                hit = view(x_adv).argmax(dim=1) == target
-            out[todo] = x_adv
+            found = self.inner.attack(view, x[todo], target, threat)
+            hit = found.logits.argmax(dim=1) == target  # the reject view's logits from the attack's own check
+            out[todo] = found.x_adv
             done[todo[hit]] = True
         return out
 
