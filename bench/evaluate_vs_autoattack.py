@@ -12,6 +12,9 @@ Models (cached as safetensors under ``runs/bench-evaluate/``):
 - ``masked``: the fast-AT model behind 3-bit input quantisation (``ft.defenses.BitDepth(3)``): its
   gradients are zero, so gradient attacks that do not use BPDA fail.
 
+- ``--saved NAME=PATH``: any model saved with ``ft.zoo.save`` (e.g. a ``bench/harden.py`` model), scored
+  under NAME.
+
 Run (slow; rows are merged into bench/results/evaluate_vs_autoattack.json by model, arch and n):
     .venv/bin/python bench/evaluate_vs_autoattack.py --n 100 --threads 1 --models standard
     .venv/bin/python bench/evaluate_vs_autoattack.py --n 100 --threads 1 --models fast-at,masked \\
@@ -130,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="test images per model")
     parser.add_argument("--eps", type=float, default=0.1)
-    parser.add_argument("--models", default="standard,fast-at,masked")
+    parser.add_argument("--models", default="standard,fast-at,masked", help="comma-separated; '' for none")
+    parser.add_argument(
+        "--saved", action="append", default=[], metavar="NAME=PATH", help="also score this saved model"
+    )
     parser.add_argument("--arch", default="cnn-small", help="cnn-small (ANCHORS' model) or cnn-tiny")
     parser.add_argument("--train-images", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=3)
@@ -144,9 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     x, y = ft.data.load("fashion-mnist", "test", n=args.n)
     rows = json.loads(args.out.read_text())["rows"] if args.out.is_file() else []
-    for name in args.models.split(","):
-        row = compare(name, model(name, args.arch, args.train_images, args.epochs), x, y, args.eps, args.seed)
-        row["arch"] = args.arch
+    models = [(name, None) for name in args.models.split(",") if name]
+    for spec in args.saved:
+        name, sep, path = spec.partition("=")
+        if not (sep and name and Path(path).is_file()):
+            parser.error(f"--saved wants NAME=PATH of an existing model file, got {spec!r}")
+        models.append((name, Path(path)))
+    for name, path in models:
+        clf = ft.zoo.load(path) if path else model(name, args.arch, args.train_images, args.epochs)
+        row = compare(name, clf, x, y, args.eps, args.seed)
+        row["arch"] = args.arch  # for --saved models: what --arch says they are
         rows = [
             r for r in rows if (r["model"], r.get("arch", "cnn-small"), r["n"]) != (name, args.arch, args.n)
         ]

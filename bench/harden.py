@@ -2,7 +2,9 @@
 naive vs adaptive PGD, on Fashion-MNIST with the ANCHORS cnn-small (Linf eps 0.1).
 
 Every method trains the same architecture from the same seed on the first ``--train-n`` training
-images for ``--epochs`` epochs (Adam, lr 1e-3, batch 128, no validation), then is scored on the first
+images for ``--epochs`` epochs (by default Adam, lr 1e-3 constant, batch 128, no validation; see
+``--optimizer``, ``--lr``, ``--lr-schedule``, ``--weight-decay``, ``--eps-ramp``; ``--val-n`` holds out the
+last N of those images for per-epoch robust validation and keeps the best epoch), then is scored on the first
 ``--n`` test images: clean accuracy, PGD-50 accuracy (one restart) and, with ``--suite``, the worst case
 over an evaluation suite. Models are saved under ``runs/harden/<method>/`` (outside git).
 
@@ -30,6 +32,7 @@ from fortify.evaluation import SuiteEntry
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "runs" / "harden"
+SCHEDULES = ["constant", "cyclic", "cosine"]
 METHODS = {
     "standard": {},
     "fast": {"variant": "n-fgsm"},  # --fast-variant / --fast-lr-schedule override
@@ -54,31 +57,51 @@ def pgd_accuracy(
 
 
 def options_for(method: str, args: argparse.Namespace) -> dict:
-    if method != "fast":
-        return METHODS[method]
-    return {**METHODS["fast"], "variant": args.fast_variant, "lr_schedule": args.fast_lr_schedule}
+    """Method options plus the optimisation settings ``ft.train`` takes for ``method``."""
+    schedule = args.lr_schedule
+    options = dict(METHODS[method])
+    if method == "fast":
+        options["variant"] = args.fast_variant
+        schedule = args.fast_lr_schedule or schedule
+    return {
+        **options,
+        "lr": args.lr,
+        "lr_schedule": schedule,
+        "optimizer": args.optimizer,
+        "weight_decay": args.weight_decay,
+        "batch_size": args.batch_size,
+        "eps_ramp": args.eps_ramp if method != "standard" else 0.0,
+    }
 
 
 def train_method(
     method: str, args: argparse.Namespace, threat: ft.Threat, seed: int
 ) -> tuple[ft.Classifier, dict]:
-    folder = OUT / method if seed == args.seed else OUT / f"{method}-seed{seed}"
+    name = f"{method}-{args.tag}" if args.tag else method
+    folder = args.models_dir / (name if seed == args.seed else f"{name}-seed{seed}")
     if args.reuse and (folder / "model.safetensors").is_file():
         return reused(folder / "model.safetensors")
     x, y = ft.data.load("fashion-mnist", "train", n=args.train_n)
+    val = None
+    if args.val_n:
+        if args.val_n >= x.shape[0]:
+            raise SystemExit(f"--val-n {args.val_n} leaves no training images of --train-n {x.shape[0]}")
+        x, y, val = x[: -args.val_n], y[: -args.val_n], (x[-args.val_n :], y[-args.val_n :])
     torch.manual_seed(seed)
-    clf = ft.Classifier(ft.zoo.create("cnn-small", (1, 28, 28), 10), num_classes=10)
+    if args.init is not None:
+        clf = ft.zoo.load(args.init)
+    else:
+        clf = ft.Classifier(ft.zoo.create("cnn-small", (1, 28, 28), 10), num_classes=10)
     cpu_started = time.process_time()
     history = ft.train(
         clf,
         (x, y),
         epochs=args.epochs,
-        lr=1e-3,
-        batch_size=128,
         seed=seed,
         method=method,
         threat=threat if method != "standard" else None,
-        progress=False,
+        val=val,
+        progress=args.progress,
         **options_for(method, args),
     )
     cpu_s = time.process_time() - cpu_started
@@ -90,6 +113,8 @@ def train_method(
         "time_per_epoch_s": sum(epochs) / len(epochs),
         "total_s": history.total_s,
         "co_recoveries": sum(e.kind == "catastrophic_overfitting" for e in history.events),
+        "best_epoch": history.best_epoch,
+        "epochs": [e.model_dump(exclude_none=True) for e in history.epochs],
     }
     return clf, info
 
@@ -99,7 +124,7 @@ def reused(path: Path) -> tuple[ft.Classifier, dict]:
     history = ft.zoo.read_metadata(path)["training"]
     epochs = [e["time_s"] for e in history["epochs"]]
     info = {
-        "reused": str(path.relative_to(ROOT)),
+        "reused": str(path),
         "cpu_s": None,
         "time_per_epoch_s": sum(epochs) / len(epochs),
         "total_s": history["total_s"],
@@ -135,7 +160,7 @@ def method_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
 
 def defense_rows(args: argparse.Namespace, threat: ft.Threat) -> list[dict]:
     x, y = ft.data.load("fashion-mnist", "test", n=args.defense_n)
-    base = ft.zoo.load(OUT / "standard" / "model.safetensors")
+    base = ft.zoo.load(args.models_dir / "standard" / "model.safetensors")
     d = ft.defenses
     components = {
         "none": [],
@@ -188,7 +213,22 @@ def main() -> None:
     parser.add_argument("--suite-n", type=int, default=None, help="score the suite on the first N of --n")
     parser.add_argument("--reuse", action="store_true", help="load models an earlier run saved instead")
     parser.add_argument("--fast-variant", default="n-fgsm", choices=["n-fgsm", "fgsm-rs"])
-    parser.add_argument("--fast-lr-schedule", default="constant", choices=["constant", "cyclic", "cosine"])
+    parser.add_argument(
+        "--fast-lr-schedule", default=None, choices=SCHEDULES, help="fast's schedule (default: --lr-schedule)"
+    )
+    parser.add_argument("--lr-schedule", default="constant", choices=SCHEDULES)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--eps-ramp", type=float, default=0.0, help="fraction of training to ramp eps over")
+    parser.add_argument(
+        "--val-n", type=int, default=0, help="hold out the last N training images; keep the best epoch"
+    )
+    parser.add_argument("--tag", default="", help="save models under <models-dir>/<method>-<tag>/")
+    parser.add_argument("--init", type=Path, default=None, help="fine-tune this saved model instead")
+    parser.add_argument("--models-dir", type=Path, default=OUT, help="where models are saved and reused")
+    parser.add_argument("--progress", action="store_true", help="show the training progress bar")
     parser.add_argument("--eot", type=int, default=8, help="EOT draws for randomized defenses")
     parser.add_argument("--defense-n", type=int, default=200, help="test images for the defense table")
     parser.add_argument("--defense-steps", type=int, default=50, help="PGD steps in the defense table")

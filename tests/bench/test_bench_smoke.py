@@ -59,3 +59,28 @@ def test_unknown_attack_is_refused_with_the_known_names():
     )
     assert done.returncode == 2
     assert "unknown attack ['nope']" in done.stderr and "pgd-40" in done.stderr
+
+
+@pytest.mark.slow  # ~15 s idle: two 1,000-image epochs of fast AT, PGD-50 and the quick suite on 40 images
+@needs_fashion_mnist
+def test_harden_bench_trains_with_held_out_validation_and_reports_the_epochs(tmp_path):
+    out = tmp_path / "harden.json"
+    args = ["--train-n", "1200", "--val-n", "200", "--epochs", "2", "--n", "40", "--methods", "fast"]
+    args += ["--lr-schedule", "cosine", "--suite", "quick", "--tag", "smoke", "--skip-defenses"]
+    args += ["--models-dir", str(tmp_path / "models"), "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "harden.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (row,) = json.loads(out.read_text())["methods"]
+    assert row["method"] == "fast" and row["co_recoveries"] == 0
+    assert [e["epoch"] for e in row["epochs"]] == [1, 2]
+    assert all(0.0 <= e["val_robust_accuracy"] <= e["val_accuracy"] for e in row["epochs"])
+    assert row["epochs"][-1]["lr"] < 0.01 * 1e-3  # cosine reached ~0 by the last step
+    assert row["best_epoch"] in (1, 2)
+    assert 0.0 <= row["quick"] <= row["clean"] and 0.0 <= row["pgd50"] <= row["clean"]
+    assert (tmp_path / "models" / "fast-smoke" / "model.safetensors").is_file()
