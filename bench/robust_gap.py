@@ -16,18 +16,7 @@ from pathlib import Path
 import torch
 
 import fortify as ft
-from fortify.attacks import PGD
-
-
-def accuracies(clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, threat: ft.Threat, steps: int) -> dict:
-    """Clean and PGD-``steps`` (one restart) accuracy of ``clf`` on ``(x, y)``."""
-    x_adv = torch.cat(
-        [PGD(steps=steps)(clf, xb, yb, threat) for xb, yb in zip(x.split(250), y.split(250), strict=True)]
-    )
-    return {
-        "clean": float((clf.predict(x).cpu() == y).float().mean()),
-        f"pgd{steps}": float((clf.predict(x_adv).cpu() == y).float().mean()),
-    }
+from harden import accuracy, pgd_accuracy
 
 
 def main() -> None:
@@ -48,7 +37,10 @@ def main() -> None:
         f"train[-{args.n}:] (held out by --val-n {args.n})": (x_train[-args.n :], y_train[-args.n :]),
         f"test[:{args.n}]": (x_test, y_test),
     }
-    report = {name: accuracies(clf, x, y, threat, args.steps) for name, (x, y) in splits.items()}
+    report = {
+        name: {"clean": accuracy(clf, x, y), f"pgd{args.steps}": pgd_accuracy(clf, x, y, threat, args.steps)}
+        for name, (x, y) in splits.items()
+    }
     print(json.dumps({"model": str(args.model), "eps": args.eps, "splits": report}, indent=2))
 
 
