@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fortify._validate import integer
 from fortify.model import DEFAULT_BATCH_SIZE, Classifier, check_bounds
 from fortify.types import Bounds, FortifyError
 
@@ -58,12 +59,10 @@ class BlackBox:
     ) -> None:
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise FortifyError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        integer("num_classes", num_classes, low=2)
         if output not in ("scores", "labels"):
             raise FortifyError(f"output must be 'scores' or 'labels', got {output!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise FortifyError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        integer("batch_size", batch_size, low=1)
         self.fn = fn
         self.num_classes = num_classes
         self.bounds: Bounds = check_bounds(bounds)

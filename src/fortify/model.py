@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from fortify._validate import integer
 from fortify.types import Bounds, FortifyError
 
 DEFAULT_BATCH_SIZE = 512
@@ -52,8 +53,7 @@ class Classifier(nn.Module):
         super().__init__()
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise FortifyError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        integer("num_classes", num_classes, low=2)
         if batch_size < 1:
             raise FortifyError(f"batch_size must be >= 1, got {batch_size!r}")
         self.module = module.eval()

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from fortify._validate import is_number
 from fortify.types import Bounds, FortifyError
 
 _TINY = 1e-12
@@ -38,7 +39,7 @@ class Threat(ABC):
     norm: ClassVar[str]
 
     def __init__(self, eps: float) -> None:
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        if not is_number(eps):
             raise TypeError(f"eps must be a number, got {type(eps).__name__} {eps!r}")
         eps = float(eps)
         if not math.isfinite(eps) or eps < 0:

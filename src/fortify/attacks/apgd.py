@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fortify.attacks._validate import choice, fraction, positive_int
+from fortify._validate import choice, fraction, positive_int
 from fortify.attacks.base import Attack, attack_loss, input_gradient, is_success
 from fortify.attacks.minimal import per_sample
 from fortify.model import Classifier

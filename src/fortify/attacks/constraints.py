@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import torch
 from torch import Tensor
 
+from fortify._validate import is_integer, positive_int
 from fortify.threat import L2, Linf, Threat
 from fortify.types import Bounds, FortifyError
 
@@ -43,9 +44,7 @@ class TabularConstraints:
         directions: Mapping[int, str] | None = None,
         one_hot: Sequence[Sequence[int]] = (),
     ) -> None:
-        if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
-            raise FortifyError(f"n_features must be an integer >= 1, got {n_features!r}")
-        self.n_features = n_features
+        self.n_features = positive_int("n_features", n_features)
         self.immutable = sorted({self._column(c, "immutable") for c in immutable})
         self.grid = {self._column(c, "integer"): 1.0 for c in integer}
         for col, step in (grid or {}).items():
@@ -67,7 +66,7 @@ class TabularConstraints:
         self._check_groups()
 
     def _column(self, col: int, what: str) -> int:
-        if isinstance(col, bool) or not isinstance(col, int) or not 0 <= col < self.n_features:
+        if not is_integer(col) or not 0 <= col < self.n_features:
             raise FortifyError(f"{what}: column {col!r} is not in [0, {self.n_features - 1}]")
         return col
 

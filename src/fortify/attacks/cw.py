@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor
 
-from fortify.attacks._validate import positive_float, positive_int
+from fortify._validate import positive_float, positive_int
 from fortify.attacks.base import input_gradient, is_success
 from fortify.attacks.minimal import MinNormAttack, per_sample
 from fortify.model import Classifier

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fortify.attacks._validate import positive_float, positive_int
+from fortify._validate import positive_float, positive_int
 from fortify.attacks.minimal import MinNormAttack, dual_norm, per_sample
 from fortify.model import Classifier
 from fortify.types import FortifyError

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor
 
-from fortify.attacks._validate import fraction, positive_float, positive_int
+from fortify._validate import fraction, positive_float, positive_int
 from fortify.attacks.base import input_gradient, is_success
 from fortify.attacks.cw import logit_margin
 from fortify.attacks.minimal import MinNormAttack, dual_norm, lp_norm, per_sample, project_ball

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from fortify.attacks._validate import positive_int
+from fortify._validate import positive_int
 from fortify.attacks.base import Attack, AttackOutput
 from fortify.attacks.oracle import Oracle
 from fortify.threat import L2, Linf, Threat

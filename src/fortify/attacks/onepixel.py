@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fortify.attacks._validate import positive_float, positive_int
+from fortify._validate import positive_float, positive_int
 from fortify.attacks.base import Attack, AttackOutput
 from fortify.attacks.oracle import Oracle, margin
 from fortify.threat import Threat

@@ -10,16 +10,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from fortify._validate import positive_int
 from fortify.attacks.base import Attack, attack_loss, input_gradient, is_success
 from fortify.model import Classifier
 from fortify.threat import Threat
 from fortify.types import FortifyError
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FortifyError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
 
 
 class PGD(Attack):
@@ -54,8 +49,8 @@ class PGD(Attack):
         seed: int = 0,
     ) -> None:
         super().__init__(targeted=targeted, seed=seed)
-        self.steps = _positive_int("steps", steps)
-        self.restarts = _positive_int("restarts", restarts)
+        self.steps = positive_int("steps", steps)
+        self.restarts = positive_int("restarts", restarts)
         if step_size is not None and rel_stepsize is not None:
             raise FortifyError("give step_size or rel_stepsize, not both")
         for label, value in (("step_size", step_size), ("rel_stepsize", rel_stepsize)):

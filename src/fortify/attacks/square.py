@@ -17,7 +17,7 @@ import math
 import torch
 from torch import Tensor
 
-from fortify.attacks._validate import fraction, positive_int
+from fortify._validate import fraction, positive_int
 from fortify.attacks.base import Attack, AttackOutput
 from fortify.attacks.oracle import Oracle, margin
 from fortify.threat import L2, Linf, Threat

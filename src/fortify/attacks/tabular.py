@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fortify.attacks._validate import choice, positive_float, positive_int
+from fortify._validate import choice, positive_float, positive_int
 from fortify.attacks.base import Attack, AttackOutput, attack_loss, input_gradient
 from fortify.attacks.constraints import TabularConstraints
 from fortify.attacks.oracle import Oracle, margin

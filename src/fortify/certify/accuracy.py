@@ -32,8 +32,9 @@ from typing import Any
 from torch import Tensor
 
 from fortify import progress as progress_bars
+from fortify._validate import positive_int
 from fortify.attacks.base import check_labels
-from fortify.certify.smooth import ABSTAIN, Smooth, check_alpha, positive_int
+from fortify.certify.smooth import ABSTAIN, Smooth, check_alpha
 from fortify.certify.statistics import max_certifiable_radius
 from fortify.result import Environment, Result
 from fortify.types import FortifyError

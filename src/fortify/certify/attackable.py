@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from fortify._validate import integer
 from fortify.certify.smooth import check_sigma
 from fortify.model import Classifier
-from fortify.types import FortifyError
 
 _TINY = 1e-12
 
@@ -34,8 +34,7 @@ class NoiseAveraged(Classifier):
     def __init__(self, clf: Classifier, sigma: float, *, samples: int = 32, seed: int = 0) -> None:
         if not isinstance(clf, Classifier):
             raise TypeError(f"NoiseAveraged takes a fortify Classifier, got {type(clf).__name__}")
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise FortifyError(f"samples must be an integer >= 1, got {samples!r}")
+        integer("samples", samples, low=1)
         super().__init__(clf, num_classes=clf.num_classes, bounds=clf.bounds, batch_size=clf.batch_size)
         self.sigma = check_sigma(sigma)
         self.samples = samples

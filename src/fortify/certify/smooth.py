@@ -8,7 +8,6 @@ L2 ball of radius ``sigma * Phi^-1(pA)`` around ``x`` whenever its top class has
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fortify._validate import integer, number, positive_int
 from fortify.certify.statistics import binomial_pvalue, certified_radius, lower_confidence_bound
 from fortify.model import Classifier
 from fortify.types import FortifyError
@@ -45,23 +45,14 @@ class Certificate(NamedTuple):
     p_lower: Tensor
 
 
-def positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FortifyError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
 def check_sigma(sigma: float) -> float:
-    number = not isinstance(sigma, bool) and isinstance(sigma, (int, float))
-    if not number or not math.isfinite(sigma) or sigma <= 0:
-        raise FortifyError(f"sigma must be a finite number > 0, got {sigma!r}")
-    return float(sigma)
+    """``sigma`` as a float if it is a finite number > 0."""
+    return number("sigma", sigma, low=0, open_low=True, finite=True)
 
 
 def check_alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < float(alpha) < 1.0:
-        raise FortifyError(f"alpha must be a number in (0, 1), got {alpha!r}")
-    return float(alpha)
+    """``alpha`` as a float if it lies in (0, 1)."""
+    return number("alpha", alpha, low=0, high=1, open_low=True, open_high=True)
 
 
 class Smooth:
@@ -90,8 +81,7 @@ class Smooth:
     ) -> None:
         if not isinstance(clf, Classifier):
             raise TypeError(f"Smooth takes a fortify Classifier, got {type(clf).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise FortifyError(f"seed must be an integer >= 0, got {seed!r}")
+        integer("seed", seed, low=0)
         self.clf = clf
         self.sigma = check_sigma(sigma)
         self.batch_size = positive_int("batch_size", batch_size)

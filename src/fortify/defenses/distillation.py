@@ -22,9 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fortify._validate import positive_number
 from fortify.model import Classifier
 from fortify.training import TrainingHistory, train
-from fortify.training.methods import StepContext, check_positive, register_method
+from fortify.training.methods import StepContext, register_method
 
 
 @register_method("temperature")
@@ -34,7 +35,7 @@ class TemperatureTraining:
     name = "temperature"
 
     def __init__(self, *, temperature: float = 20.0) -> None:
-        self.temperature = check_positive("temperature", temperature)
+        self.temperature = positive_number("temperature", temperature)
 
     def loss(self, clf: Classifier, x: Tensor, y: Tensor, ctx: StepContext) -> Tensor:
         return F.cross_entropy(clf(x) / self.temperature, y)
@@ -50,7 +51,7 @@ class DistillTraining:
         if not isinstance(teacher, Classifier):
             raise TypeError(f"teacher must be a fortify Classifier, got {type(teacher).__name__}")
         self.teacher = teacher
-        self.temperature = check_positive("temperature", temperature)
+        self.temperature = positive_number("temperature", temperature)
 
     def loss(self, clf: Classifier, x: Tensor, y: Tensor, ctx: StepContext) -> Tensor:
         with torch.no_grad():
@@ -73,7 +74,7 @@ def defensive_distillation(
     ``train_options`` (``epochs``, ``lr``, ``batch_size``, ``seed``, ``progress``...) go to ``ft.train``
     for both stages.
     """
-    check_positive("temperature", temperature)
+    positive_number("temperature", temperature)
     classes = num_classes if num_classes is not None else int(data[1].max()) + 1
     teacher_clf = (
         teacher if isinstance(teacher, Classifier) else Classifier(teacher, num_classes=max(classes, 2))

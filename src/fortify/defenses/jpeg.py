@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fortify._validate import integer
 from fortify.defenses.preprocess import Preprocessor
 from fortify.types import FortifyError
 
@@ -153,9 +154,7 @@ class JPEG(Preprocessor):
 
     def __init__(self, quality: int = 75) -> None:
         super().__init__()
-        if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-            raise FortifyError(f"quality must be an integer in [1, 100], got {quality!r}")
-        self.quality = quality
+        self.quality = integer("quality", quality, low=1, high=100)
         self.register_buffer("_dct", _dct_matrix(), persistent=False)
         self.register_buffer("_tables", quality_tables(quality), persistent=False)
 

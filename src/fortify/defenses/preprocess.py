@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fortify._validate import integer, number
 from fortify.types import Bounds, FortifyError
 
 
@@ -65,9 +66,7 @@ class BitDepth(Preprocessor):
 
     def __init__(self, bits: int = 4) -> None:
         super().__init__()
-        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
-            raise FortifyError(f"bits must be an integer in [1, 16], got {bits!r}")
-        self.bits = bits
+        self.bits = integer("bits", bits, low=1, high=16)
 
     def forward(self, x: Tensor) -> Tensor:
         levels = 2**self.bits - 1
@@ -84,9 +83,7 @@ class MedianFilter(Preprocessor):
 
     def __init__(self, size: int = 2) -> None:
         super().__init__()
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise FortifyError(f"size must be an integer >= 1, got {size!r}")
-        self.size = size
+        self.size = integer("size", size, low=1)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4:
@@ -111,9 +108,7 @@ class GaussianNoise(Preprocessor):
 
     def __init__(self, sigma: float = 0.1) -> None:
         super().__init__()
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0:
-            raise FortifyError(f"sigma must be a number >= 0, got {sigma!r}")
-        self.sigma = float(sigma)
+        self.sigma = number("sigma", sigma, low=0)
 
     def forward(self, x: Tensor) -> Tensor:
         noise = torch.randn_like(x) * self.sigma

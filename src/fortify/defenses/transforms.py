@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fortify._validate import number
 from fortify.defenses.preprocess import Preprocessor
 from fortify.types import FortifyError
 
@@ -41,13 +42,7 @@ class RandomResizePad(Preprocessor):
 
     def __init__(self, max_scale: float = 1.15) -> None:
         super().__init__()
-        if (
-            isinstance(max_scale, bool)
-            or not isinstance(max_scale, (int, float))
-            or not 1.0 <= max_scale <= 4.0
-        ):
-            raise FortifyError(f"max_scale must be a number in [1, 4], got {max_scale!r}")
-        self.max_scale = float(max_scale)
+        self.max_scale = number("max_scale", max_scale, low=1.0, high=4.0)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_images("RandomResizePad", x)
@@ -70,9 +65,7 @@ class RandomRotation(Preprocessor):
 
     def __init__(self, degrees: float = 10.0) -> None:
         super().__init__()
-        if isinstance(degrees, bool) or not isinstance(degrees, (int, float)) or not 0 <= degrees <= 180:
-            raise FortifyError(f"degrees must be a number in [0, 180], got {degrees!r}")
-        self.degrees = float(degrees)
+        self.degrees = number("degrees", degrees, low=0, high=180)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_images("RandomRotation", x)

@@ -19,6 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from fortify._validate import is_number, number
 from fortify.types import FortifyError
 
 DEFAULT_FPR = 0.05
@@ -50,9 +51,7 @@ class Detector(nn.Module):
 
     @threshold.setter
     def threshold(self, value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise FortifyError(f"threshold must be a finite number, got {value!r}")
-        self._threshold, self._fpr = float(value), None
+        self._threshold, self._fpr = number("threshold", value, finite=True), None
 
     def score(self, x: Tensor) -> Tensor:
         """Differentiable suspicion scores ``(N,)`` for inputs ``(N, ...)``; higher is more suspicious."""
@@ -81,7 +80,7 @@ class Detector(nn.Module):
         tie), so on fresh clean data from the same distribution the false-positive rate is ``fpr`` up
         to sampling error. Needs at least ``1 / fpr`` clean samples.
         """
-        if isinstance(fpr, bool) or not isinstance(fpr, (int, float)) or not 0.0 < fpr < 1.0:
+        if not is_number(fpr) or not 0.0 < fpr < 1.0:
             raise FortifyError(f"fpr must be a fraction strictly between 0 and 1, got {fpr!r}")
         n = x_clean.shape[0] if isinstance(x_clean, Tensor) and x_clean.dim() >= 1 else 0
         if n < math.ceil(1.0 / fpr):

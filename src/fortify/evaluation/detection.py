@@ -31,8 +31,8 @@ import math
 import torch
 from torch import Tensor
 
+from fortify._validate import positive_float, positive_int
 from fortify.attacks import APGD, Attack
-from fortify.attacks._validate import positive_float, positive_int
 from fortify.evaluation.adaptive import DETECTOR, AdaptivePlan, AttackView, plan_for, straight_through
 from fortify.model import Classifier
 from fortify.threat import Threat

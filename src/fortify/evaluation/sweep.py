@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from fortify import progress as progress_bars
+from fortify._validate import number
 from fortify.attacks import FMN, PGD, MinNormAttack
 from fortify.evaluation import diagnostics as checks
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES
@@ -45,8 +46,7 @@ def check_epsilons(epsilons: Sequence[float]) -> list[float]:
     if not values:
         raise FortifyError("epsilons must not be empty")
     for eps in values:
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
-            raise FortifyError(f"every eps must be a finite number >= 0, got {eps!r}")
+        number("every eps", eps, low=0, finite=True)
     if any(b <= a for a, b in zip(values, values[1:], strict=False)):
         raise FortifyError(f"epsilons must be strictly increasing, got {values}")
     return [float(e) for e in values]

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from html import escape
 
+from fortify._validate import is_number
 from fortify.report import readers
 from fortify.report.svg import Series, histogram_chart, line_chart
 from fortify.result import Result
@@ -225,11 +226,11 @@ def detector_section(result: Result) -> str:
 
 
 def _number(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
+    return f"{value:.4g}" if is_number(value) else "—"
 
 
 def _fraction(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return float(value) if is_number(value) else None
 
 
 def diagnostics_section(result: Result) -> str:

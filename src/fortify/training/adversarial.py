@@ -16,17 +16,16 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from fortify._validate import integer, number
 from fortify.attacks import PGD
 from fortify.model import Classifier
 from fortify.training.methods import (
     StepContext,
     attack_seed,
     attacking,
-    check_fraction,
     register_method,
     require_threat,
 )
-from fortify.types import FortifyError
 
 
 @register_method("pgd")
@@ -44,12 +43,11 @@ class PGDTraining:
     def __init__(
         self, *, steps: int = 10, rel_stepsize: float | None = None, clean_ratio: float = 0.0
     ) -> None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise FortifyError(f"steps must be an integer >= 1, got {steps!r}")
+        integer("steps", steps, low=1)
         self.steps = steps
         self.rel_stepsize = rel_stepsize if rel_stepsize is not None else 2.5 / steps
-        check_fraction("rel_stepsize", self.rel_stepsize, low=1e-6, high=10.0)
-        self.clean_ratio = check_fraction("clean_ratio", clean_ratio)
+        number("rel_stepsize", self.rel_stepsize, low=1e-6, high=10.0)
+        self.clean_ratio = number("clean_ratio", clean_ratio, low=0, high=1)
 
     def loss(self, clf: Classifier, x: Tensor, y: Tensor, ctx: StepContext) -> Tensor:
         threat = require_threat(ctx, self.name)

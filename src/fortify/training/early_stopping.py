@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from fortify._validate import integer
 from fortify.types import FortifyError
 
 
@@ -27,10 +28,8 @@ class BestCheckpoint:
     """
 
     def __init__(self, *, patience: int | None = None, min_delta: float = 0.0) -> None:
-        if patience is not None and (
-            isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
-        ):
-            raise FortifyError(f"patience must be an integer >= 1 or None, got {patience!r}")
+        if patience is not None:
+            integer("patience", patience, low=1, note=" or None")
         if not min_delta >= 0:
             raise FortifyError(f"min_delta must be >= 0, got {min_delta!r}")
         self.patience = patience

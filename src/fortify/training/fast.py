@@ -23,13 +23,13 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from fortify._validate import positive_number
 from fortify.attacks import FGSM, PGD
 from fortify.model import Classifier
 from fortify.training.methods import (
     StepContext,
     attack_seed,
     attacking,
-    check_positive,
     register_method,
     require_threat,
 )
@@ -57,8 +57,8 @@ class FastTraining:
         if variant not in VARIANTS:
             raise FortifyError(f"unknown fast variant {variant!r}; choose one of {list(VARIANTS)}")
         self.variant = variant
-        self.alpha = check_positive("alpha", alpha if alpha is not None else _DEFAULT_ALPHA[variant])
-        self.noise = check_positive("noise", noise)
+        self.alpha = positive_number("alpha", alpha if alpha is not None else _DEFAULT_ALPHA[variant])
+        self.noise = positive_number("noise", noise)
 
     def shrink_step(self, factor: float) -> bool:
         """Multiply the step by ``factor`` (< 1): the recovery from catastrophic overfitting."""

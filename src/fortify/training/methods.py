@@ -76,18 +76,6 @@ def attacking(clf: Classifier) -> Iterator[None]:
         clf.module.train(was_training)
 
 
-def check_fraction(name: str, value: float, *, low: float = 0.0, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise FortifyError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
-    return float(value)
-
-
-def check_positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise FortifyError(f"{name} must be a number > 0, got {value!r}")
-    return float(value)
-
-
 MethodFactory = Callable[..., TrainingMethod]
 _METHODS: dict[str, MethodFactory] = {}
 

@@ -14,22 +14,17 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fortify._validate import integer, number
 from fortify.model import Classifier
 from fortify.training.methods import StepContext, register_method
-from fortify.types import FortifyError
 
 
 def _check_sigma(sigma: float) -> float:
-    number = not isinstance(sigma, bool) and isinstance(sigma, (int, float))
-    if not number or not math.isfinite(sigma) or sigma <= 0:
-        raise FortifyError(f"sigma must be a finite number > 0, got {sigma!r}")
-    return float(sigma)
+    return number("sigma", sigma, low=0, open_low=True, finite=True)
 
 
 def _noisy(x: Tensor, sigma: float, ctx: StepContext) -> Tensor:
@@ -63,12 +58,8 @@ class ConsistencyRegularized:
 
     def __init__(self, *, sigma: float = 0.25, m: int = 2, lbd: float = 10.0, eta: float = 0.5) -> None:
         self.sigma = _check_sigma(sigma)
-        if isinstance(m, bool) or not isinstance(m, int) or m < 2:
-            raise FortifyError(f"m must be an integer >= 2 (noisy copies per input), got {m!r}")
-        for label, value in (("lbd", lbd), ("eta", eta)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise FortifyError(f"{label} must be a number >= 0, got {value!r}")
-        self.m, self.lbd, self.eta = m, float(lbd), float(eta)
+        self.m = integer("m", m, low=2, note=" (noisy copies per input)")
+        self.lbd, self.eta = number("lbd", lbd, low=0), number("eta", eta, low=0)
 
     def loss(self, clf: Classifier, x: Tensor, y: Tensor, ctx: StepContext) -> Tensor:
         copies = _noisy(x.repeat(self.m, *([1] * (x.dim() - 1))), self.sigma, ctx)

@@ -19,11 +19,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from fortify._validate import number
 from fortify.attacks import FGSM, PGD
 from fortify.model import Classifier
 from fortify.threat import Threat
 from fortify.training.early_stopping import snapshot
-from fortify.training.methods import check_fraction
 
 
 @dataclass
@@ -42,7 +42,7 @@ class CatastrophicOverfittingMonitor:
         self, x: Tensor, y: Tensor, threat: Threat, *, drop: float = 0.2, pgd_steps: int = 10, seed: int = 0
     ) -> None:
         self.x, self.y, self.threat = x, y, threat
-        self.drop = check_fraction("co_drop", drop, low=1e-3)
+        self.drop = number("co_drop", drop, low=1e-3, high=1)
         self.fgsm = FGSM(seed=seed)
         self.pgd = PGD(steps=pgd_steps, seed=seed)
         self.reference: OverfittingCheck | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from fortify._validate import is_number
 from fortify.types import FortifyError
 
 LR_SCHEDULES = ("constant", "cosine", "cyclic")
@@ -40,7 +41,7 @@ def lr_factor(name: str, t: float) -> float:
 
 
 def check_ramp(ramp: float) -> float:
-    if isinstance(ramp, bool) or not isinstance(ramp, (int, float)) or not 0.0 <= ramp <= 1.0:
+    if not is_number(ramp) or not 0.0 <= ramp <= 1.0:
         raise FortifyError(f"eps_ramp must be a fraction of training in [0, 1], got {ramp!r}")
     return float(ramp)
 

@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fortify._validate import integer, positive_number
 from fortify.attacks.base import frozen, input_gradient
 from fortify.model import Classifier
 from fortify.threat import Threat
-from fortify.training.methods import StepContext, attacking, check_positive, register_method, require_threat
-from fortify.types import FortifyError
+from fortify.training.methods import StepContext, attacking, register_method, require_threat
 
 START_SCALE = 0.001
 
@@ -59,11 +59,10 @@ class TradesTraining:
     name = "trades"
 
     def __init__(self, *, beta: float = 6.0, steps: int = 10, rel_stepsize: float | None = None) -> None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise FortifyError(f"steps must be an integer >= 1, got {steps!r}")
-        self.beta = check_positive("beta", beta)
+        integer("steps", steps, low=1)
+        self.beta = positive_number("beta", beta)
         self.steps = steps
-        self.rel_stepsize = check_positive(
+        self.rel_stepsize = positive_number(
             "rel_stepsize", rel_stepsize if rel_stepsize is not None else 2.5 / steps
         )
 

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from fortify import progress as progress_bars
+from fortify._validate import integer
 from fortify.attacks import PGD
 from fortify.attacks.base import check_labels
 from fortify.model import Classifier
@@ -104,8 +105,8 @@ def train(
     clf.check_input(x)
     y = check_labels(y, x.shape[0], clf.num_classes)
     for label, value in (("epochs", epochs), ("batch_size", batch_size), ("val_steps", val_steps)):
-        _check_int(label, value, 1)
-    _check_int("co_max_recoveries", co_max_recoveries, 0)
+        integer(label, value, low=1)
+    integer("co_max_recoveries", co_max_recoveries, low=0)
     if not lr > 0:
         raise FortifyError(f"lr must be > 0, got {lr!r}")
     if not 0 < co_shrink < 1:
@@ -359,7 +360,7 @@ def _guards(
         # a check costs ~15 passes over 256 samples: every ~10k samples keeps it under ~10% of fast AT
         every = min(steps, max(1, math.ceil(CO_CHECK_SAMPLES / batch_size)))
         co_check_every = every if hasattr(method, "shrink_step") and threat is not None else 0
-    _check_int("co_check_every", co_check_every, 0)
+    integer("co_check_every", co_check_every, low=0)
     monitor = None
     if co_check_every > 0:
         if threat is None:
@@ -381,11 +382,6 @@ def _optimizer(
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     raise FortifyError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
-
-
-def _check_int(label: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise FortifyError(f"{label} must be an integer >= {low}, got {value!r}")
 
 
 def _accuracy(clf: Classifier, x: Tensor, y: Tensor) -> float:
