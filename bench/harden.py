@@ -28,6 +28,7 @@ import torch
 
 import fortify as ft
 from fortify.attacks import PGD
+from fortify.cli.progress import bars
 from fortify.evaluation import SuiteEntry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ def train_method(
         method=method,
         threat=threat if method != "standard" else None,
         val=val,
-        progress=args.progress,
+        progress=bars if args.progress else False,
         **options_for(method, args),
     )
     cpu_s = time.process_time() - cpu_started

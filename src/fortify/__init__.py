@@ -5,25 +5,38 @@
 >>> result = ft.evaluate(clf, x, y, ft.Linf(0.1), suite="quick")
 """
 
-from fortify import attacks, certify, data, defenses, detect, gate, report, testing, track, zoo
+from fortify import (
+    attacks,
+    blackbox,
+    certify,
+    data,
+    defenses,
+    detect,
+    gate,
+    model,
+    report,
+    testing,
+    track,
+    zoo,
+)
 from fortify._version import __version__
-from fortify.blackbox import BlackBox
 from fortify.evaluation import evaluate, sweep
-from fortify.model import Classifier
+from fortify.model import BlackBox, Classifier
 from fortify.result import Result
-from fortify.threat import L2, Linf, Threat, make_threat
-from fortify.threat_sparse import L0
+from fortify.threat import L0, L2, Linf, Threat, make_threat
 from fortify.training import train
 from fortify.types import FortifyError
 
 __all__ = [
     "__version__",
     "attacks",
+    "blackbox",
     "certify",
     "data",
     "defenses",
     "detect",
     "gate",
+    "model",
     "report",
     "testing",
     "track",

@@ -27,8 +27,7 @@ from xml.etree import ElementTree
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fortify.report import readers
-from fortify.result import Result
+from fortify.result import Result, readers
 from fortify.types import FortifyError
 
 Fraction = Field(default=None, ge=0.0, le=1.0)

@@ -26,8 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fortify.attacks.oracle import Oracle, margin
-from fortify.blackbox import BlackBox
-from fortify.model import Classifier
+from fortify.model import BlackBox, Classifier
 from fortify.threat import Threat
 from fortify.types import FortifyError
 

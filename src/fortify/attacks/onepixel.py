@@ -18,8 +18,7 @@ from torch import Tensor
 from fortify._validate import positive_float, positive_int
 from fortify.attacks.base import Attack, AttackOutput
 from fortify.attacks.oracle import Oracle, margin
-from fortify.threat import Threat
-from fortify.threat_sparse import L0
+from fortify.threat import L0, Threat
 from fortify.types import FortifyError
 
 _ELEMENTS = 1 << 24

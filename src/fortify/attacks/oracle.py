@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fortify.blackbox import BlackBox
-from fortify.model import Classifier
+from fortify.model import BlackBox, Classifier
 from fortify.types import Bounds
 
 

@@ -31,13 +31,12 @@ from typing import Any
 
 from torch import Tensor
 
-from fortify import progress as progress_bars
 from fortify._validate import positive_int
 from fortify.attacks.base import check_labels
 from fortify.certify.smooth import ABSTAIN, Smooth, check_alpha
 from fortify.certify.statistics import max_certifiable_radius
 from fortify.result import Environment, Result
-from fortify.types import FortifyError
+from fortify.types import FortifyError, ProgressOption, reporting
 
 DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -51,7 +50,7 @@ def certify_samples(
     n: int,
     alpha: float,
     indices: Sequence[int] | None = None,
-    progress: bool | None = None,
+    progress: ProgressOption = None,
 ) -> list[dict[str, Any]]:
     """Certify each row of ``x`` (labels ``y``) and return one JSON-ready record per row.
 
@@ -67,7 +66,7 @@ def certify_samples(
         raise FortifyError(f"indices must name one position per input row ({x.shape[0]}), got {len(keys)}")
     rows_per_step = max(1, smooth.batch_size // (n0 + n))
     records: list[dict[str, Any]] = []
-    with progress_bars.bar("certifying", x.shape[0], progress) as ticker:
+    with reporting(progress, "certifying", x.shape[0]) as ticker:
         for start in range(0, x.shape[0], rows_per_step):
             stop = min(start + rows_per_step, x.shape[0])
             cert = smooth.certify(x[start:stop], n0, n, alpha, indices=keys[start:stop])
@@ -147,7 +146,7 @@ def certified_accuracy(
     n: int = 10_000,
     alpha: float = 0.001,
     dataset: str | None = None,
-    progress: bool | None = None,
+    progress: ProgressOption = None,
 ) -> Result:
     """Certify every row of ``x`` and report certified accuracy at each of ``radii`` (Cohen et al. 2019).
 

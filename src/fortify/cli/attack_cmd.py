@@ -14,13 +14,12 @@ from rich.table import Table
 from safetensors.torch import save_file
 
 from fortify import data as datasets
-from fortify import progress as progress_bars
 from fortify.attacks.catalog import CATALOG, lookup
 from fortify.cli.app import app
 from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
+from fortify.cli.progress import bar
 from fortify.cli.render import console, pct
-from fortify.threat import Threat, make_threat
-from fortify.threat_sparse import L0
+from fortify.threat import L0, Threat, make_threat
 from fortify.types import Bounds, FortifyError
 
 
@@ -112,7 +111,7 @@ def attack_command(
     attacker = entry.build(seed=seed, budget=steps, **({"targeted": True} if target is not None else {}))
     started = time.perf_counter()
     chunks, queries = [], []
-    with progress_bars.bar(entry.name, x.shape[0], True) as ticker:
+    with bar(entry.name, x.shape[0], True) as ticker:
         for xb, yb, gb in zip(x.split(batch_size), y.split(batch_size), goal.split(batch_size), strict=True):
             out = attacker.attack(clf, xb, gb, threat, labels=yb if target is not None else None)
             chunks.append(out.x_adv.cpu())

@@ -20,6 +20,7 @@ from fortify.cli.common import (
     parse_numbers,
     setup_torch,
 )
+from fortify.cli.progress import bars
 from fortify.cli.render import console, pct
 from fortify.result import Result
 
@@ -61,7 +62,7 @@ def certify_command(
     x, y = datasets.load(data, split, n=n_samples)
     smooth = Smooth(clf, sigma, batch_size=batch_size, seed=seed)
     result = certified_accuracy(
-        smooth, x, y, radii=wanted, n0=n0, n=n, alpha=alpha, dataset=data, progress=True
+        smooth, x, y, radii=wanted, n0=n0, n=n, alpha=alpha, dataset=data, progress=bars
     )
     section = result.sections["certification"]
     title = f"{data}: {result.n_samples} images, sigma {sigma:g}, n {n:,}, alpha {alpha:g}"

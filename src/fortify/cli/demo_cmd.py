@@ -15,6 +15,7 @@ from fortify import data as datasets
 from fortify import zoo
 from fortify.cli.app import app
 from fortify.cli.common import Device, Threads, setup_torch
+from fortify.cli.progress import bars
 from fortify.cli.render import console, pct, results_table
 from fortify.cli.train_cmd import train_and_save
 from fortify.evaluation import evaluate
@@ -85,7 +86,7 @@ def _attack_all(
     results = []
     for radius in radii:
         result = evaluate(
-            clf, x, y, Linf(radius), suite="quick", seed=seed, dataset="fashion-mnist", progress=True
+            clf, x, y, Linf(radius), suite="quick", seed=seed, dataset="fashion-mnist", progress=bars
         )
         result.save(str(out / f"{stem}-linf-{radius:g}.json"))
         results.append(result)

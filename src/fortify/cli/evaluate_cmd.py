@@ -21,6 +21,7 @@ from fortify.cli.detector_opts import (
     record_calibration,
     with_detector,
 )
+from fortify.cli.progress import bars
 from fortify.cli.render import console, print_diagnostics, results_table
 from fortify.cli.report_cmd import publish
 from fortify.evaluation import evaluate, suite_names
@@ -62,7 +63,7 @@ def evaluate_command(
     if spec is not None:
         clf, calibration = with_detector(clf, spec, data, split, x.shape[0])
     result = evaluate(
-        clf, x, y, threat, suite=suite, seed=seed, batch_size=batch_size, dataset=data, progress=True
+        clf, x, y, threat, suite=suite, seed=seed, batch_size=batch_size, dataset=data, progress=bars
     )
     record_calibration(result, calibration)
     console.print(results_table([result], f"{model} on {data} ({result.n_samples} samples)"))

@@ -10,11 +10,12 @@ import typer
 from torch import Tensor
 
 from fortify import data as datasets
-from fortify import track
 from fortify.cli.app import app
 from fortify.cli.render import console
+from fortify.evaluation.replay import gallery_adversarials
 from fortify.model import Classifier
-from fortify.report import gallery_adversarials, write_html
+from fortify.report import mlflow as track
+from fortify.report import write_html
 from fortify.report.images import is_image_batch
 from fortify.result import Result
 from fortify.threat import Threat

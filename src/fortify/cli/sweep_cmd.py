@@ -30,6 +30,7 @@ from fortify.cli.detector_opts import (
     record_calibration,
     with_detector,
 )
+from fortify.cli.progress import bars
 from fortify.cli.render import console, pct, print_diagnostics
 from fortify.evaluation import suite_names, sweep
 from fortify.threat import make_threat
@@ -77,7 +78,7 @@ def sweep_command(
         seed=seed,
         batch_size=batch_size,
         dataset=data,
-        progress=True,
+        progress=bars,
     )
     record_calibration(result, calibration)
     table = Table(title=f"{model} on {data} ({result.n_samples} samples, {result.sweep.method})")

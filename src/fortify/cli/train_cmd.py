@@ -13,6 +13,7 @@ from fortify import zoo
 from fortify.attacks import PGD
 from fortify.cli.app import app
 from fortify.cli.common import DatasetName, Device, Threads, setup_torch
+from fortify.cli.progress import bars
 from fortify.cli.render import console, pct
 from fortify.model import Classifier
 from fortify.result import Environment, Result, ThreatSpec
@@ -71,7 +72,7 @@ def train_and_save(
         method=method,
         threat=threat,
         val=val,
-        progress=progress,
+        progress=bars if progress else False,
         **(train_options or {}),
         **(method_options or {}),
     )
@@ -212,7 +213,7 @@ def train_command(
     saved = Result.load(str(out / "train.json"))
     robust = saved.robust_accuracy
     if mlflow:
-        from fortify import track
+        from fortify.report import mlflow as track
 
         run_id = track.log(saved, run_dir=out / "mlflow", report=False)
         console.print(f"logged MLflow run {run_id} ({track.store_uri(out / 'mlflow')})")

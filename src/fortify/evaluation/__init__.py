@@ -2,6 +2,7 @@
 
 from fortify.evaluation.adaptive import AdaptivePlan, AttackView, attack_view, plan_for
 from fortify.evaluation.evaluate import evaluate
+from fortify.evaluation.replay import gallery_adversarials
 from fortify.evaluation.suites import Evidence, SuiteEntry, build_suite, register_suite, suite_names
 from fortify.evaluation.sweep import sweep
 
@@ -17,4 +18,5 @@ __all__ = [
     "AttackView",
     "attack_view",
     "plan_for",
+    "gallery_adversarials",
 ]

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from fortify import progress as progress_bars
 from fortify.attacks import APGD, PGD
 from fortify.attacks.base import check_labels
 from fortify.evaluation import diagnostics as checks
@@ -21,7 +20,7 @@ from fortify.evaluation.summaries import calibration, slices
 from fortify.model import Classifier
 from fortify.result import Diagnostic, Environment, Result, ThreatSpec
 from fortify.threat import Threat
-from fortify.types import FortifyError
+from fortify.types import FortifyError, ProgressOption, reporting
 
 DEFAULT_BATCH_SIZE = 250
 
@@ -54,7 +53,7 @@ def evaluate(
     groups: Sequence[str] | None = None,
     class_names: Sequence[str] | None = None,
     eot_samples: int = DEFAULT_EOT_SAMPLES,
-    progress: bool | None = None,
+    progress: ProgressOption = None,
 ) -> Result:
     """Robustness of ``clf`` on ``(x, y)`` under ``threat``: the per-sample worst case over a suite.
 
@@ -91,7 +90,7 @@ def evaluate(
     entries = entries_for(suite, threat, seed, probe.evidence)
     timing = {"clean_s": ledger.clean_s, "probe_s": time.perf_counter() - started - ledger.clean_s}
 
-    with progress_bars.bar("evaluating", len(entries), progress) as ticker:
+    with reporting(progress, "evaluating", len(entries)) as ticker:
         for entry in entries:
             ticker.advance(0, status=entry.name)
             record = ledger.run(entry, view, x, threat, batch_size)

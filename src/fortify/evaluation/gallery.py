@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from fortify.result_gallery import GalleryEntry, encode_pixels
+from fortify.result.gallery import MAX_VALUES, GalleryEntry, encode_pixels
 from fortify.types import Bounds
 
 if TYPE_CHECKING:
     from fortify.evaluation.ledger import Ledger
 
 MAX_ENTRIES = 8
-MAX_VALUES = 3 * 64 * 64
-"""Largest image (C * H * W) a gallery keeps."""
 MAX_TOTAL_VALUES = 8 * 3 * 32 * 32
 """Pixel values kept per kind (clean, adversarial) over all entries: 8 CIFAR-sized entries, 2 of 3x64x64.
 This bounds what the gallery adds to a result's JSON (at most about 0.3 MB, typically far less)."""

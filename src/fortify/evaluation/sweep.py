@@ -17,7 +17,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from fortify import progress as progress_bars
 from fortify._validate import number
 from fortify.attacks import FMN, PGD, MinNormAttack
 from fortify.evaluation import diagnostics as checks
@@ -37,7 +36,7 @@ from fortify.evaluation.suites import SuiteEntry, entries_for
 from fortify.model import Classifier
 from fortify.result import AttackRecord, Diagnostic, Result, Sweep
 from fortify.threat import Threat, make_threat
-from fortify.types import FortifyError
+from fortify.types import FortifyError, ProgressOption, reporting
 
 
 def check_epsilons(epsilons: Sequence[float]) -> list[float]:
@@ -77,7 +76,7 @@ def sweep(
     dataset: str | None = None,
     groups: Sequence[str] | None = None,
     eot_samples: int = DEFAULT_EOT_SAMPLES,
-    progress: bool | None = None,
+    progress: ProgressOption = None,
 ) -> Result:
     """Robust accuracy of ``clf`` at each eps of ``epsilons`` (strictly increasing) for one norm.
 
@@ -166,13 +165,13 @@ def _curve(
     refine: bool,
     seed: int,
     batch_size: int,
-    progress: bool | None,
+    progress: ProgressOption,
     min_norm: tuple[str, Tensor, Tensor],
 ) -> tuple[list[float], list[float]]:
     """Robust accuracy and time at each eps, increasing: minimal distances, then the suite if ``refine``."""
     accuracy, times = [], []
     name, distances, points = min_norm
-    with progress_bars.bar("sweeping", len(eps_list), progress) as ticker:
+    with reporting(progress, "sweeping", len(eps_list)) as ticker:
         for eps in eps_list:
             t0 = time.perf_counter()
             _mark_min_norm(ledger, name, distances, points, eps)

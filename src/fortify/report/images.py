@@ -18,11 +18,9 @@ from html import escape
 import torch
 from torch import Tensor
 
-from fortify.result import Result
-from fortify.result_gallery import GalleryEntry
+from fortify.result import GalleryEntry, Result
+from fortify.result.readers import pick_samples
 from fortify.types import Bounds, FortifyError
-
-MAX_GALLERY = 8
 
 
 def png_bytes(image: Tensor) -> bytes:
@@ -66,15 +64,6 @@ def _data_uri(image: Tensor, low: float, high: float) -> str:
 def is_image_batch(x: Tensor) -> bool:
     """True for ``(N, 1, H, W)`` or ``(N, 3, H, W)`` tensors, the shapes the gallery can draw."""
     return x.dim() == 4 and x.shape[1] in (1, 3)
-
-
-def pick_samples(result: Result, n: int, limit: int = MAX_GALLERY) -> list[int]:
-    """Indices to show: samples an attack broke first (the interesting ones), then robust ones."""
-    records = [s for s in result.samples if 0 <= s.index < n]
-    broken = [s.index for s in records if s.clean_correct and not s.robust]
-    robust = [s.index for s in records if s.robust]
-    chosen = (broken + robust)[:limit]
-    return chosen or list(range(min(n, limit)))
 
 
 def gallery_html(

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from torch import Tensor
 
-from fortify.evaluation.gallery import MAX_VALUES
 from fortify.report import sections
 from fortify.report.images import gallery_html, stored_gallery_html
-from fortify.report.readers import threat_label
 from fortify.result import Result
+from fortify.result.gallery import MAX_VALUES
+from fortify.result.readers import threat_label
 from fortify.types import Bounds, FortifyError
 
 STYLE = """

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from html import escape
 
 from fortify._validate import is_number
-from fortify.report import readers
 from fortify.report.svg import Series, histogram_chart, line_chart
-from fortify.result import Result
+from fortify.result import Result, readers
 
 KNOWN_SECTIONS = {"certification"}
 

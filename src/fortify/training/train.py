@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fortify import progress as progress_bars
 from fortify._validate import integer
 from fortify.attacks import PGD
 from fortify.attacks.base import check_labels
@@ -29,7 +28,7 @@ from fortify.training.history import EpochRecord, TrainingEvent, TrainingHistory
 from fortify.training.methods import StepContext, TrainingMethod, build_method
 from fortify.training.overfitting import CatastrophicOverfittingMonitor
 from fortify.training.schedules import check_ramp, check_schedule, eps_factor, lr_factor
-from fortify.types import FortifyError
+from fortify.types import FortifyError, ProgressOption, Ticker, reporting
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def train(
     co_shrink: float = 0.5,
     co_max_recoveries: int = 3,
     num_classes: int | None = None,
-    progress: bool | None = None,
+    progress: ProgressOption = None,
     **method_options: Any,
 ) -> TrainingHistory:
     """Train ``model`` in place on ``data = (x, y)`` and return the per-epoch history.
@@ -178,7 +177,7 @@ def train(
     device = clf.device
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
         torch.manual_seed(seed)
-        with progress_bars.bar(f"training ({method})", epochs * steps, progress) as ticker:
+        with reporting(progress, f"training ({method})", epochs * steps) as ticker:
             loop.run(ticker)
     clf.module.eval()
     history.total_s = time.perf_counter() - started
@@ -215,7 +214,7 @@ class _Loop:
         self.shuffle = torch.Generator().manual_seed(seed)
         self.method_gen = torch.Generator(device=clf.device).manual_seed(seed + 1)
 
-    def run(self, ticker: progress_bars.Ticker) -> None:
+    def run(self, ticker: Ticker) -> None:
         if self.guards.monitor is not None:
             self.history.co_checks.append(vars(self.guards.monitor.check(self.clf, self.opt, 0)))
         for epoch in range(self.epochs):
@@ -248,7 +247,7 @@ class _Loop:
             return True
         return False
 
-    def _epoch(self, epoch: int, ticker: progress_bars.Ticker) -> EpochRecord:
+    def _epoch(self, epoch: int, ticker: Ticker) -> EpochRecord:
         t0 = time.perf_counter()
         self.clf.module.train()
         order = torch.randperm(self.x.shape[0], generator=self.shuffle)

@@ -1,4 +1,4 @@
-"""Threat models: the set of perturbations an adversary may apply.
+"""The threat contract: a norm ball the adversary stays in, the hooks attacks call, and the registry of norms.
 
 A threat is a norm ball of radius ``eps`` around each clean input, intersected with the input bounds
 of the classifier. Attacks never branch on the norm; they call the small hooks here instead:
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor
@@ -18,14 +18,14 @@ from torch import Tensor
 from fortify._validate import is_number
 from fortify.types import Bounds, FortifyError
 
-_TINY = 1e-12
+TINY = 1e-12
 
 
-def _flat(t: Tensor) -> Tensor:
+def flat(t: Tensor) -> Tensor:
     return t.flatten(1)
 
 
-def _per_sample(values: Tensor, like: Tensor) -> Tensor:
+def per_sample(values: Tensor, like: Tensor) -> Tensor:
     """Reshape a per-sample vector ``(N,)`` so it broadcasts against ``like`` ``(N, ...)``."""
     return values.reshape((-1,) + (1,) * (like.dim() - 1))
 
@@ -99,57 +99,13 @@ class Threat(ABC):
         return (x + self.random_delta(x, generator)).clamp(bounds[0], bounds[1])
 
 
-class Linf(Threat):
-    """L-infinity ball: every coordinate may move by at most ``eps``."""
-
-    norm = "linf"
-
-    def norm_of(self, delta: Tensor) -> Tensor:
-        return _flat(delta).abs().amax(dim=1)
-
-    def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
-        return x + (x_adv - x).clamp(-self.eps, self.eps)
-
-    def ascent_direction(self, grad: Tensor) -> Tensor:
-        return grad.sign()
-
-    def random_delta(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return (2 * u - 1) * self.eps
+_THREATS: dict[str, type[Threat]] = {}
 
 
-class L2(Threat):
-    """L2 ball: the Euclidean length of the perturbation is at most ``eps``."""
-
-    norm = "l2"
-
-    def norm_of(self, delta: Tensor) -> Tensor:
-        return _flat(delta).norm(p=2, dim=1)
-
-    def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
-        delta = x_adv - x
-        norms = self.norm_of(delta)
-        factor = torch.where(norms > self.eps, self.eps / norms.clamp_min(_TINY), torch.ones_like(norms))
-        return x + delta * _per_sample(factor, delta)
-
-    def ascent_direction(self, grad: Tensor) -> Tensor:
-        norms = self.norm_of(grad).clamp_min(_TINY)
-        return grad / _per_sample(norms, grad)
-
-    def random_delta(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        n, d = x.shape[0], x[0].numel()
-        direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        direction = direction / _per_sample(self.norm_of(direction).clamp_min(_TINY), direction)
-        # radius ~ eps * U^(1/d) makes the point uniform in the d-dimensional ball
-        u = torch.rand(n, generator=generator, device=x.device, dtype=x.dtype)
-        radius = self.eps * u.pow(1.0 / d)
-        return direction * _per_sample(radius, direction)
+ThreatClass = TypeVar("ThreatClass", bound=type[Threat])
 
 
-_THREATS: dict[str, type[Threat]] = {"linf": Linf, "l2": L2}
-
-
-def register_threat(cls: type[Threat]) -> type[Threat]:
+def register_threat(cls: ThreatClass) -> ThreatClass:
     """Make a threat class known to ``make_threat`` and to result deserialisation."""
     _THREATS[cls.norm] = cls
     return cls

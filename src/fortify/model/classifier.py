@@ -23,6 +23,27 @@ def check_bounds(bounds: Sequence[float]) -> Bounds:
     return low, high
 
 
+def check_inputs(x: Tensor, bounds: Bounds) -> None:
+    """Raise ``FortifyError`` unless ``x`` is a non-empty finite floating batch inside ``bounds``
+    (``TypeError`` when it is not a tensor)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise FortifyError(f"inputs must be a non-empty batch (N, ...), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise FortifyError(f"inputs must be floating point, got {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise FortifyError("inputs contain NaN or infinite values")
+    low, high = bounds
+    tol = 1e-5 * (high - low)
+    lo, hi = float(x.min()), float(x.max())
+    if lo < low - tol or hi > high + tol:
+        raise FortifyError(
+            f"inputs must lie in bounds [{low:g}, {high:g}], got values in [{lo:g}, {hi:g}] "
+            "(normalise inside the Classifier with mean/std, not before it)"
+        )
+
+
 class Classifier(nn.Module):
     """Any ``nn.Module`` that returns logits, with its input space made explicit.
 
@@ -87,22 +108,7 @@ class Classifier(nn.Module):
 
     def check_input(self, x: Tensor) -> None:
         """Raise ``FortifyError`` unless ``x`` is a non-empty floating batch inside ``bounds``."""
-        if not isinstance(x, Tensor):
-            raise TypeError(f"inputs must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() < 2 or x.shape[0] == 0:
-            raise FortifyError(f"inputs must be a non-empty batch (N, ...), got shape {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise FortifyError(f"inputs must be floating point, got {x.dtype}")
-        if not bool(torch.isfinite(x).all()):
-            raise FortifyError("inputs contain NaN or infinite values")
-        low, high = self.bounds
-        tol = 1e-5 * (high - low)
-        lo, hi = float(x.min()), float(x.max())
-        if lo < low - tol or hi > high + tol:
-            raise FortifyError(
-                f"inputs must lie in bounds [{low:g}, {high:g}], got values in [{lo:g}, {hi:g}] "
-                "(normalise inside the Classifier with mean/std, not before it)"
-            )
+        check_inputs(x, self.bounds)
 
     @torch.no_grad()
     def logits(self, x: Tensor, *, check: bool = True) -> Tensor:

@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fortify.result_gallery import GalleryEntry
+from fortify._version import __version__
+from fortify.result.gallery import GalleryEntry
 from fortify.types import FortifyError
 
 SCHEMA_VERSION = "1.2"
@@ -166,8 +167,6 @@ class Environment(_Model):
     @classmethod
     def capture(cls, device: str = "cpu") -> Environment:
         import torch
-
-        from fortify import __version__
 
         return cls(
             fortify=__version__,

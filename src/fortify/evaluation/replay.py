@@ -15,8 +15,8 @@ from torch import Tensor
 
 from fortify.evaluation.suites import Evidence, build_suite
 from fortify.model import Classifier
-from fortify.report.images import MAX_GALLERY, pick_samples
 from fortify.result import Result
+from fortify.result.readers import MAX_GALLERY, pick_samples
 from fortify.threat import Threat
 
 
