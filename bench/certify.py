@@ -47,9 +47,9 @@ def accuracies(clf: ft.Classifier, sigma: float) -> tuple[float, float]:
     """Test accuracy of the base model on clean inputs and on inputs with N(0, sigma^2) noise."""
     x, y = ft.data.load("fashion-mnist", "test")
     gen = torch.Generator().manual_seed(0)
-    clean = float((clf.predict(x) == y).float().mean())
+    clean = ft.attacks.accuracy(clf, x, y)
     noisy_x = x + sigma * torch.randn(x.shape, generator=gen)
-    noisy = float((clf.predict(noisy_x, check=False) == y).float().mean())
+    noisy = ft.attacks.accuracy(clf, noisy_x, y, check=False)
     return clean, noisy
 
 

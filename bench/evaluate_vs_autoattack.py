@@ -93,7 +93,7 @@ def autoattack(
     start = time.perf_counter()
     x_adv = attack(x, y)
     elapsed = time.perf_counter() - start
-    return float((clf.predict(x_adv) == y).float().mean()), elapsed
+    return ft.attacks.accuracy(clf, x_adv, y), elapsed
 
 
 def compare(name: str, clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int) -> dict:

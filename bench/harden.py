@@ -28,6 +28,7 @@ import torch
 
 import fortify as ft
 from fortify.attacks import PGD
+from fortify.attacks.runner import accuracy, robust_accuracy
 from fortify.cli.progress import bars
 from fortify.evaluation import SuiteEntry
 
@@ -43,18 +44,11 @@ METHODS = {
 log = logging.getLogger("bench.harden")
 
 
-def accuracy(clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((clf.predict(x).cpu() == y).float().mean())
-
-
 def pgd_accuracy(
     clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, threat: ft.Threat, steps: int = 50
 ) -> float:
     """Accuracy under PGD-``steps`` run directly on ``clf`` (naive: no BPDA, no EOT)."""
-    x_adv = torch.cat(
-        [PGD(steps=steps)(clf, xb, yb, threat) for xb, yb in zip(x.split(250), y.split(250), strict=True)]
-    )
-    return accuracy(clf, x_adv, y)
+    return robust_accuracy(PGD(steps=steps), clf, x, y, threat, batch_size=250)
 
 
 def options_for(method: str, args: argparse.Namespace) -> dict:

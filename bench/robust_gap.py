@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import fortify as ft
-from harden import accuracy, pgd_accuracy
+from harden import pgd_accuracy
 
 
 def main() -> None:
@@ -38,7 +38,10 @@ def main() -> None:
         f"test[:{args.n}]": (x_test, y_test),
     }
     report = {
-        name: {"clean": accuracy(clf, x, y), f"pgd{args.steps}": pgd_accuracy(clf, x, y, threat, args.steps)}
+        name: {
+            "clean": ft.attacks.accuracy(clf, x, y),
+            f"pgd{args.steps}": pgd_accuracy(clf, x, y, threat, args.steps),
+        }
         for name, (x, y) in splits.items()
     }
     print(json.dumps({"model": str(args.model), "eps": args.eps, "splits": report}, indent=2))

@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(THREADS)
     clf, source = trained_model(quick=args.quick)
     x, y = test_images(args.n)
-    clean = float((clf.predict(x) == y).float().mean())
+    clean = ft.attacks.accuracy(clf, x, y)
     print(
         f"model: cnn-small ({source}); clean accuracy {100 * clean:.1f}% on {x.shape[0]} test images; "
         f"batch {BATCH}, {THREADS} threads, {args.rounds} round(s)",

@@ -1,7 +1,8 @@
 """Attacks: every attack is called as ``attack(clf, x, y, threat) -> x_adv``.
 
 Each family lives in its own module; the contract (ball, bounds, shape, dtype, untouched samples) is
-held once in ``fortify.attacks.base.Attack``.
+held once in ``fortify.attacks.base.Attack``; ``fortify.attacks.runner`` attacks a data set in batches
+(``run_batched``) and measures ``accuracy`` / ``robust_accuracy``.
 """
 
 from fortify.attacks.apgd import APGD, APGDT
@@ -15,6 +16,7 @@ from fortify.attacks.hopskipjump import HopSkipJump
 from fortify.attacks.minimal import MinNormAttack, MinNormOutput, minimal_distances
 from fortify.attacks.onepixel import OnePixel
 from fortify.attacks.pgd import PGD
+from fortify.attacks.runner import accuracy, batches, robust_accuracy, run_batched
 from fortify.attacks.square import Square
 from fortify.attacks.tabular import ConstrainedPGD
 
@@ -36,4 +38,8 @@ __all__ = [
     "OnePixel",
     "ConstrainedPGD",
     "TabularConstraints",
+    "run_batched",
+    "batches",
+    "accuracy",
+    "robust_accuracy",
 ]

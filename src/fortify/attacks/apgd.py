@@ -21,12 +21,11 @@ from torch import Tensor
 
 from fortify._validate import choice, fraction, positive_int
 from fortify.attacks.base import Attack, attack_loss, input_gradient, is_success
-from fortify.attacks.minimal import per_sample
 from fortify.model import Classifier
 from fortify.threat import Threat
+from fortify.threat.base import TINY, per_sample
 from fortify.types import FortifyError
 
-_TINY = 1e-12
 LOSSES = ("ce", "dlr")
 
 
@@ -44,7 +43,7 @@ def dlr_loss(logits: Tensor, y: Tensor) -> Tensor:
     top = z.sort(dim=1, descending=True).values
     z_y = z.gather(1, y[:, None]).squeeze(1)
     z_other = z.scatter(1, y[:, None], -math.inf).amax(dim=1)
-    return -(z_y - z_other) / (top[:, 0] - top[:, 2] + _TINY)
+    return -(z_y - z_other) / (top[:, 0] - top[:, 2] + TINY)
 
 
 def targeted_dlr_loss(logits: Tensor, target: Tensor, source: Tensor | None = None) -> Tensor:
@@ -61,7 +60,7 @@ def targeted_dlr_loss(logits: Tensor, target: Tensor, source: Tensor | None = No
     else:
         z_y = z.gather(1, source[:, None]).squeeze(1)
     fourth = top[:, min(3, z.shape[1] - 1)]
-    return -(z_y - z_t) / (top[:, 0] - (top[:, 2] + fourth) / 2 + _TINY)
+    return -(z_y - z_t) / (top[:, 0] - (top[:, 2] + fourth) / 2 + TINY)
 
 
 def checkpoints(steps: int) -> list[int]:

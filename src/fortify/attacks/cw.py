@@ -20,8 +20,10 @@ from torch import Tensor
 
 from fortify._validate import positive_float, positive_int
 from fortify.attacks.base import input_gradient, is_success
-from fortify.attacks.minimal import MinNormAttack, per_sample
+from fortify.attacks.minimal import MinNormAttack
 from fortify.model import Classifier
+from fortify.threat import Threat
+from fortify.threat.base import per_sample
 
 _BETA1, _BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
 
@@ -76,7 +78,9 @@ class CW(MinNormAttack):
         self.lr = positive_float("lr", lr)
         self.abort_early = bool(abort_early)
 
-    def _search(self, clf: Classifier, x: Tensor, y: Tensor, norm: str, generator: torch.Generator) -> Tensor:
+    def _search(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+    ) -> Tensor:
         n = x.shape[0]
         const = torch.full((n,), self.initial_const, device=x.device, dtype=x.dtype)
         lower = torch.zeros_like(const)

@@ -16,11 +16,11 @@ import torch
 from torch import Tensor
 
 from fortify._validate import positive_float, positive_int
-from fortify.attacks.minimal import MinNormAttack, dual_norm, per_sample
+from fortify.attacks.minimal import MinNormAttack
 from fortify.model import Classifier
+from fortify.threat import Threat
+from fortify.threat.base import TINY, per_sample
 from fortify.types import FortifyError
-
-_TINY = 1e-12
 
 
 def _class_gradients(values: Tensor, x_var: Tensor) -> Tensor:
@@ -58,7 +58,9 @@ class DeepFool(MinNormAttack):
         if candidates < 2:
             raise FortifyError(f"candidates must be >= 2 (the true class and one other), got {candidates!r}")
 
-    def _search(self, clf: Classifier, x: Tensor, y: Tensor, norm: str, generator: torch.Generator) -> Tensor:
+    def _search(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+    ) -> Tensor:
         low, high = clf.bounds
         with torch.no_grad():
             logits = torch.nan_to_num(clf(x), nan=0.0, posinf=1e30, neginf=-1e30)
@@ -84,23 +86,21 @@ class DeepFool(MinNormAttack):
             else:
                 grads = _class_gradients(chosen, x_var)
             with torch.no_grad():
-                r_total = r_total + self._step(chosen.detach(), grads, norm)
+                r_total = r_total + self._step(chosen.detach(), grads, threat)
                 x_adv = (x0 + (1 + self.overshoot) * r_total).clamp(low, high)
         result[live] = x_adv.detach()
         return result
 
     @staticmethod
-    def _step(chosen: Tensor, grads: Tensor, norm: str) -> Tensor:
-        """The minimal step onto the nearest linearised boundary, per sample ``(N, ...)``."""
+    def _step(chosen: Tensor, grads: Tensor, threat: Threat) -> Tensor:
+        """The minimal step onto the nearest linearised boundary, per sample ``(N, ...)``: the distance
+        ``|f'_k| / ||w'_k||_*`` (dual norm) along the steepest-ascent direction of ``w'_k``."""
         f = (chosen[:, 1:] - chosen[:, :1]).abs()  # (N, K-1)
         w = (grads[1:] - grads[:1]).transpose(0, 1)  # (N, K-1, ...)
         w_flat = w.flatten(2)
-        lengths = dual_norm(w_flat.flatten(0, 1), norm).reshape(f.shape)  # dual norm of each w'_k
-        nearest = (f / lengths.clamp_min(_TINY)).argmin(dim=1)
+        lengths = threat.dual_norm(w_flat.flatten(0, 1)).reshape(f.shape)  # dual norm of each w'_k
+        nearest = (f / lengths.clamp_min(TINY)).argmin(dim=1)
         rows = torch.arange(f.shape[0], device=f.device)
-        w_k, f_k, len_k = w[rows, nearest], f[rows, nearest], lengths[rows, nearest].clamp_min(_TINY)
-        if norm == "linf":
-            r = per_sample((f_k + 1e-4) / len_k, w_k) * w_k.sign()
-        else:
-            r = per_sample((f_k + 1e-4) / len_k**2, w_k) * w_k
+        w_k, f_k, len_k = w[rows, nearest], f[rows, nearest], lengths[rows, nearest].clamp_min(TINY)
+        r = per_sample((f_k + 1e-4) / len_k, w_k) * threat.ascent_direction(w_k)
         return torch.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)

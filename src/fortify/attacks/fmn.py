@@ -23,11 +23,11 @@ from torch import Tensor
 from fortify._validate import fraction, positive_float, positive_int
 from fortify.attacks.base import input_gradient, is_success
 from fortify.attacks.cw import logit_margin
-from fortify.attacks.minimal import MinNormAttack, dual_norm, lp_norm, per_sample, project_ball
+from fortify.attacks.minimal import MinNormAttack
 from fortify.model import Classifier
+from fortify.threat import Threat
+from fortify.threat.base import TINY, per_sample
 from fortify.types import FortifyError
-
-_TINY = 1e-12
 
 
 def _cosine(start: float, end: float, k: int, steps: int) -> float:
@@ -78,14 +78,16 @@ class FMN(MinNormAttack):
         if self.gamma_final > self.gamma_init:
             raise FortifyError(f"gamma_final ({gamma_final!r}) must not exceed gamma_init ({gamma_init!r})")
 
-    def _search(self, clf: Classifier, x: Tensor, y: Tensor, norm: str, generator: torch.Generator) -> Tensor:
+    def _search(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+    ) -> Tensor:
         low, high = clf.bounds
         n = x.shape[0]
         delta = torch.zeros_like(x)
         radius = torch.zeros(n, device=x.device, dtype=x.dtype)
         best_norm = torch.full_like(radius, math.inf)
         best_adv = x.clone()
-        worst = lp_norm(torch.maximum(x - low, high - x), norm)
+        worst = threat.norm_of(torch.maximum(x - low, high - x))
         for k in range(self.steps):
             alpha = _cosine(self.alpha_init, self.alpha_final, k, self.steps)
             gamma = _cosine(self.gamma_init, self.gamma_final, k, self.steps)
@@ -96,20 +98,21 @@ class FMN(MinNormAttack):
             with torch.no_grad():
                 delta = delta.detach()
                 grad = _feasible(grad, x + delta, low, high)
-                size = lp_norm(delta, norm)
+                size = threat.norm_of(delta)
                 adv = is_success(logits, y, self.targeted)
                 better = adv & (size < best_norm)
                 best_norm = torch.where(better, size, best_norm)
                 best_adv = torch.where(per_sample(better, x), x + delta, best_adv)
                 seen = torch.isfinite(best_norm)
-                to_boundary = margin.detach().abs() / dual_norm(grad, norm).clamp_min(_TINY)
+                to_boundary = margin.detach().abs() / threat.dual_norm(grad).clamp_min(TINY)
                 radius = torch.where(
                     adv,
                     torch.minimum(radius * (1 - gamma), best_norm),
                     torch.where(seen, radius * (1 + gamma), size + to_boundary),
                 )
                 radius = torch.nan_to_num(torch.minimum(radius, worst), nan=0.0)
-                step = grad / per_sample(lp_norm(grad, "l2").clamp_min(_TINY), grad)
-                delta = project_ball(delta + alpha * step, radius, norm)
+                # the step is L2-normalised for every norm (the paper's choice); the ball is the threat's
+                step = grad / per_sample(grad.flatten(1).norm(p=2, dim=1).clamp_min(TINY), grad)
+                delta = threat.project_radius(delta + alpha * step, radius)
                 delta = (x + delta).clamp(low, high) - x
         return best_adv

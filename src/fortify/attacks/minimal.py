@@ -7,8 +7,8 @@ is returned as is, so it stays adversarial). ``min_norm`` (or ``minimal_distance
 the unbounded answer: per-sample distances that one run turns into a whole accuracy-vs-epsilon curve
 (a sample counts as robust at ``eps`` exactly when its distance exceeds ``eps``).
 
-Also here: per-sample norms, dual norms and projections onto balls whose radius differs per sample,
-which the minimum-norm attacks share.
+The norm enters only through the threat's hooks: ``norm_of``, ``dual_norm`` and ``project_radius``
+(``fortify.threat``). ``_search`` receives a threat of the requested norm (its radius is unused).
 """
 
 from __future__ import annotations
@@ -25,42 +25,14 @@ from fortify.model import Classifier
 from fortify.threat import Threat, make_threat
 from fortify.types import FortifyError
 
-_TINY = 1e-12
 
-
-def per_sample(values: Tensor, like: Tensor) -> Tensor:
-    """Reshape ``(N,)`` so it broadcasts against ``like`` ``(N, ...)``."""
-    return values.reshape((-1,) + (1,) * (like.dim() - 1))
-
-
-def lp_norm(delta: Tensor, norm: str) -> Tensor:
-    """Per-sample ``norm`` (``"l2"`` or ``"linf"``) of ``delta`` ``(N, ...)`` -> ``(N,)``."""
-    flat = delta.flatten(1)
-    return flat.abs().amax(dim=1) if norm == "linf" else flat.norm(p=2, dim=1)
-
-
-def dual_norm(grad: Tensor, norm: str) -> Tensor:
-    """Per-sample dual norm of a gradient: L1 for L-infinity, L2 for L2 -> ``(N,)``."""
-    flat = grad.flatten(1)
-    return flat.abs().sum(dim=1) if norm == "linf" else flat.norm(p=2, dim=1)
-
-
-def project_ball(delta: Tensor, radius: Tensor, norm: str) -> Tensor:
-    """Project each ``delta[i]`` onto the ``norm`` ball of radius ``radius[i]`` (``(N,)``, >= 0)."""
-    r = per_sample(radius, delta)
-    if norm == "linf":
-        return torch.maximum(torch.minimum(delta, r), -r)
-    length = per_sample(lp_norm(delta, "l2"), delta)
-    return delta * torch.where(length > r, r / length.clamp_min(_TINY), torch.ones_like(length))
-
-
-def norm_name(norm: str | Threat) -> str:
-    """Canonical norm name (``"linf"``, ``"l2"``) of a norm name or a threat."""
+def norm_threat(norm: str | Threat) -> Threat:
+    """A threat of ``norm`` (a norm name such as ``"l2"``, or a threat itself): what ``_search`` receives."""
     if isinstance(norm, Threat):
-        return norm.norm
+        return norm
     if not isinstance(norm, str):
         raise TypeError(f"norm must be a norm name such as 'l2' or a Threat, got {type(norm).__name__}")
-    return make_threat(norm, 1.0).norm
+    return make_threat(norm, 1.0)
 
 
 @dataclass
@@ -81,21 +53,24 @@ class MinNormOutput:
 class MinNormAttack(Attack):
     """Base of attacks that minimise the perturbation norm instead of working inside a fixed ball.
 
-    Subclasses implement ``_search(clf, x, y, norm, generator) -> x_adv`` (the smallest adversarial
-    point they found per sample; anything for samples they could not break) and list their ``norms``.
+    Subclasses implement ``_search(clf, x, y, threat, generator) -> x_adv`` (the smallest adversarial
+    point they found per sample under ``threat``'s norm; anything for samples they could not break) and
+    list their ``norms``.
     """
 
     norms: ClassVar[tuple[str, ...]] = ("linf", "l2")
 
-    def _check_norm(self, norm: str) -> str:
-        if norm not in self.norms:
-            raise FortifyError(f"{type(self).__name__} supports the norms {list(self.norms)}, got {norm!r}")
-        return norm
+    def _check_norm(self, threat: Threat) -> Threat:
+        if threat.norm not in self.norms:
+            raise FortifyError(
+                f"{type(self).__name__} supports the norms {list(self.norms)}, got {threat.norm!r}"
+            )
+        return threat
 
     def _run(
         self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
     ) -> Tensor:
-        return self._search(clf, x, y, self._check_norm(threat.norm), generator)
+        return self._search(clf, x, y, self._check_norm(threat), generator)
 
     @final
     def min_norm(self, clf: Classifier, x: Tensor, y: Tensor, norm: str | Threat = "l2") -> MinNormOutput:
@@ -107,7 +82,7 @@ class MinNormAttack(Attack):
         """
         if not isinstance(clf, Classifier):
             raise TypeError(f"attacks take a fortify Classifier, got {type(clf).__name__}")
-        name = self._check_norm(norm_name(norm))
+        threat = self._check_norm(norm_threat(norm))
         clf.check_input(x)
         y = check_labels(y, x.shape[0], clf.num_classes)
         xd, yd = x.detach().to(clf.device), y.to(clf.device)
@@ -119,21 +94,24 @@ class MinNormAttack(Attack):
             if active.numel():
                 generator = torch.Generator(device=xd.device).manual_seed(self.seed)
                 with torch.enable_grad():
-                    found = self._search(clf, xd[active], yd[active], name, generator).detach()
+                    found = self._search(clf, xd[active], yd[active], threat, generator).detach()
                 low, high = clf.bounds
                 found = torch.nan_to_num(found.to(xd.dtype)).clamp(low, high)
                 with torch.no_grad():
                     ok = is_success(clf(found), yd[active], self.targeted)
                 x_adv[active[ok]] = found[ok]
                 success[active[ok]] = True
-            distances = lp_norm(x_adv - xd, name)
+            distances = threat.norm_of(x_adv - xd)
             distances = torch.where(success, distances, torch.full_like(distances, torch.inf))
         dev, dtype = x.device, x.dtype
         return MinNormOutput(x_adv.to(dev, dtype), distances.to(dev), success.to(dev))
 
     @abstractmethod
-    def _search(self, clf: Classifier, x: Tensor, y: Tensor, norm: str, generator: torch.Generator) -> Tensor:
-        """Per sample, the smallest adversarial point found; ``x`` is detached, on the model's device."""
+    def _search(
+        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+    ) -> Tensor:
+        """Per sample, the smallest adversarial point found under ``threat``'s norm (its radius unused);
+        ``x`` is detached, on the model's device."""
 
 
 def minimal_distances(

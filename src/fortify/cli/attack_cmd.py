@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 from fortify import data as datasets
 from fortify.attacks.catalog import CATALOG, lookup
+from fortify.attacks.runner import run_batched
 from fortify.cli.app import app
 from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
 from fortify.cli.progress import bar
@@ -110,17 +111,11 @@ def attack_command(
             x, y, goal = x[keep], y[keep], goal[keep]
     attacker = entry.build(seed=seed, budget=steps, **({"targeted": True} if target is not None else {}))
     started = time.perf_counter()
-    chunks, queries = [], []
     with bar(entry.name, x.shape[0], True) as ticker:
-        for xb, yb, gb in zip(x.split(batch_size), y.split(batch_size), goal.split(batch_size), strict=True):
-            out = attacker.attack(clf, xb, gb, threat, labels=yb if target is not None else None)
-            chunks.append(out.x_adv.cpu())
-            queries.append(
-                out.queries.cpu() if out.queries is not None else torch.zeros(len(yb), dtype=torch.long)
-            )
-            ticker.advance(len(yb))
+        labels = y if target is not None else None
+        out = run_batched(attacker, clf, x, goal, threat, batch_size=batch_size, labels=labels, ticker=ticker)
     elapsed = time.perf_counter() - started
-    x_adv, used = torch.cat(chunks), torch.cat(queries)
+    x_adv, used = out.x_adv, out.queries
     clean_pred, adv_pred = clf.predict(x).cpu(), clf.predict(x_adv).cpu()
     correct = clean_pred == y
     fooled = correct & (adv_pred == goal if target is not None else adv_pred != y)

@@ -11,6 +11,7 @@ import typer
 from fortify import data as datasets
 from fortify import zoo
 from fortify.attacks import PGD
+from fortify.attacks.runner import accuracy, robust_accuracy
 from fortify.cli.app import app
 from fortify.cli.common import DatasetName, Device, Threads, setup_torch
 from fortify.cli.progress import bars
@@ -76,18 +77,12 @@ def train_and_save(
         **(train_options or {}),
         **(method_options or {}),
     )
-    test_acc = float((clf.predict(x_test).cpu() == y_test).float().mean())
+    test_acc = accuracy(clf, x_test, y_test)
     metrics: dict[str, float] = {"test_accuracy": test_acc}
     robust = None
     if threat is not None:
-        xr, yr = x_test[:test_n], y_test[:test_n]
-        x_adv = torch.cat(
-            [
-                PGD(steps=TEST_PGD_STEPS, seed=seed)(clf, xb, yb, threat)
-                for xb, yb in zip(xr.split(250), yr.split(250), strict=True)
-            ]
-        )
-        robust = float((clf.predict(x_adv).cpu() == yr).float().mean())
+        pgd = PGD(steps=TEST_PGD_STEPS, seed=seed)
+        robust = robust_accuracy(pgd, clf, x_test[:test_n], y_test[:test_n], threat, batch_size=250)
         metrics[f"test_pgd{TEST_PGD_STEPS}_accuracy"] = robust
     training = history.model_dump()
     zoo.save(

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from fortify.attacks import FGSM, PGD, Attack
+from fortify.attacks.runner import accuracy
 from fortify.model import Classifier
 from fortify.result import Diagnostic
 from fortify.threat import Threat
@@ -151,8 +152,7 @@ def check_gradients(clf: Classifier, view: Classifier, x: Tensor, y: Tensor, how
 def _accuracy_under(
     attack: Attack, clf: Classifier, view: Classifier, x: Tensor, y: Tensor, threat: Threat
 ) -> float:
-    x_adv = attack(view, x, y, threat)
-    return float((clf.predict(x_adv, check=False).cpu() == y.cpu()).float().mean())
+    return accuracy(clf, attack(view, x, y, threat), y, check=False)
 
 
 def check_iterative_vs_single_step(

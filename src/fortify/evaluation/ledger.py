@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from fortify.attacks.runner import batches
 from fortify.evaluation.detection import flags
 from fortify.evaluation.gallery import Gallery
 from fortify.evaluation.suites import SuiteEntry
@@ -105,9 +106,17 @@ class Ledger:
         targets = (self.correct if entry.ran_on == "all" else self.robust).nonzero().squeeze(1)
         fooled = torch.zeros(self.n, dtype=torch.bool)
         passes = PassCounter()
-        for chunk in targets.split(batch_size) if targets.numel() else ():
-            with counting(self.clf, passes):
-                out = entry.attack.attack(view, x[chunk], self.y[chunk], threat)
+        attacked = batches(
+            entry.attack,
+            view,
+            x,
+            self.y,
+            threat,
+            batch_size=batch_size,
+            indices=targets,
+            around=lambda: counting(self.clf, passes),
+        )
+        for chunk, out in attacked:
             fooled[chunk] = self._judge(
                 entry.name, chunk, out.x_adv, out.queries, threat, getattr(out, "iterations", None)
             )

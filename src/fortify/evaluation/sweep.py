@@ -19,6 +19,7 @@ from torch import Tensor
 
 from fortify._validate import number
 from fortify.attacks import FMN, PGD, MinNormAttack
+from fortify.attacks.runner import accuracy
 from fortify.evaluation import diagnostics as checks
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES
 from fortify.evaluation.detection import flags
@@ -237,6 +238,6 @@ def _monotone_probe(
     accuracies = []
     for eps in eps_list:
         x_adv = PGD(steps=10, seed=seed)(view, xs, ys, kind.with_eps(eps))
-        accuracies.append(float((clf.predict(x_adv, check=False).cpu() == ys.cpu()).float().mean()))
+        accuracies.append(accuracy(clf, x_adv, ys, check=False))
     slack = 1.0 / max(1, xs.shape[0])
     return checks.check_monotone(eps_list, accuracies, slack=slack)

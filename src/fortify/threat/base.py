@@ -3,7 +3,9 @@
 A threat is a norm ball of radius ``eps`` around each clean input, intersected with the input bounds
 of the classifier. Attacks never branch on the norm; they call the small hooks here instead:
 ``random_start`` (a uniform point in the ball), ``ascent_direction`` (the steepest-ascent direction of
-a gradient under the norm), ``project`` (back into the ball) and ``norm`` (per-sample distance).
+a gradient under the norm), ``project`` (back into the ball), ``norm_of`` (per-sample distance), and
+for minimum-norm attacks ``dual_norm`` (per-sample dual norm of a gradient) and ``project_radius``
+(projection onto balls whose radius differs per sample).
 """
 
 from __future__ import annotations
@@ -81,6 +83,18 @@ class Threat(ABC):
     @abstractmethod
     def random_delta(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """A perturbation drawn uniformly from the ball, same shape as ``x``."""
+
+    def dual_norm(self, grad: Tensor) -> Tensor:
+        """Per-sample dual norm ``(N,)`` of gradients ``(N, ...)``: the first-order change of the loss per
+        unit of this norm (L1 for L-infinity, L2 for L2). Norms without one raise ``FortifyError``."""
+        raise FortifyError(f"{type(self).__name__} has no dual norm; minimum-norm attacks use Linf or L2")
+
+    def project_radius(self, delta: Tensor, radius: Tensor) -> Tensor:
+        """Each perturbation ``delta[i]`` ``(N, ...)`` projected onto this norm's ball of radius
+        ``radius[i]`` (``(N,)``, >= 0). Norms without per-sample radii raise ``FortifyError``."""
+        raise FortifyError(
+            f"{type(self).__name__} has no per-sample radius; minimum-norm attacks use Linf or L2"
+        )
 
     def contains(self, x_adv: Tensor, x: Tensor, *, tol: float = 1e-5) -> Tensor:
         """Per-sample boolean: is ``x_adv`` inside the ball around ``x`` (relative tolerance ``tol``)?"""

@@ -23,6 +23,13 @@ class Linf(Threat):
     def ascent_direction(self, grad: Tensor) -> Tensor:
         return grad.sign()
 
+    def dual_norm(self, grad: Tensor) -> Tensor:
+        return flat(grad).abs().sum(dim=1)
+
+    def project_radius(self, delta: Tensor, radius: Tensor) -> Tensor:
+        r = per_sample(radius, delta)
+        return torch.maximum(torch.minimum(delta, r), -r)
+
     def random_delta(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return (2 * u - 1) * self.eps
@@ -46,6 +53,14 @@ class L2(Threat):
     def ascent_direction(self, grad: Tensor) -> Tensor:
         norms = self.norm_of(grad).clamp_min(TINY)
         return grad / per_sample(norms, grad)
+
+    def dual_norm(self, grad: Tensor) -> Tensor:
+        return self.norm_of(grad)
+
+    def project_radius(self, delta: Tensor, radius: Tensor) -> Tensor:
+        r = per_sample(radius, delta)
+        length = per_sample(self.norm_of(delta), delta)
+        return delta * torch.where(length > r, r / length.clamp_min(TINY), torch.ones_like(length))
 
     def random_delta(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         n, d = x.shape[0], x[0].numel()

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from fortify._validate import number
 from fortify.attacks import FGSM, PGD
+from fortify.attacks.runner import accuracy
 from fortify.model import Classifier
 from fortify.threat import Threat
 from fortify.training.early_stopping import snapshot
@@ -56,8 +57,7 @@ class CatastrophicOverfittingMonitor:
             x, y = self.x.to(clf.device), self.y.to(clf.device)
             accs = []
             for attack in (self.fgsm, self.pgd):
-                with torch.no_grad():
-                    accs.append(float((clf(attack(clf, x, y, self.threat)).argmax(1) == y).float().mean()))
+                accs.append(accuracy(clf, attack(clf, x, y, self.threat), y, check=False))
         finally:
             clf.module.train(was_training)
         return accs[0], accs[1]

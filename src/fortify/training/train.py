@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from fortify._validate import integer
 from fortify.attacks import PGD
 from fortify.attacks.base import check_labels
+from fortify.attacks.runner import accuracy, robust_accuracy
 from fortify.model import Classifier
 from fortify.threat import Threat
 from fortify.training.early_stopping import BestCheckpoint
@@ -278,16 +279,17 @@ class _Loop:
         record = EpochRecord(
             epoch=epoch + 1,
             loss=loss_sum / self.x.shape[0],
-            accuracy=_accuracy(self.clf, self.x[:ACCURACY_SUBSET], self.y[:ACCURACY_SUBSET]),
+            accuracy=accuracy(self.clf, self.x[:ACCURACY_SUBSET], self.y[:ACCURACY_SUBSET], check=False),
             time_s=0.0,
             lr=lr_now,
             eps=threat.eps if threat is not None else None,
         )
         if self.val is not None:
-            record.val_accuracy = _accuracy(self.clf, *self.val)
+            record.val_accuracy = accuracy(self.clf, *self.val, check=False)
             if self.threat is not None and self.threat.eps > 0:
-                record.val_robust_accuracy = _robust_accuracy(
-                    self.clf, *self.val, self.threat, self.val_steps, self.seed
+                pgd = PGD(steps=self.val_steps, seed=self.seed)
+                record.val_robust_accuracy = robust_accuracy(
+                    pgd, self.clf, *self.val, self.threat, batch_size=self.clf.batch_size
                 )
         record.time_s = time.perf_counter() - t0
         return record
@@ -381,21 +383,6 @@ def _optimizer(
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     raise FortifyError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
-
-
-def _accuracy(clf: Classifier, x: Tensor, y: Tensor) -> float:
-    pred = clf.predict(x, check=False).cpu()
-    return float((pred == y.cpu()).float().mean())
-
-
-def _robust_accuracy(clf: Classifier, x: Tensor, y: Tensor, threat: Threat, steps: int, seed: int) -> float:
-    """Accuracy under PGD-``steps`` (one restart), in batches of the classifier's batch size."""
-    attack = PGD(steps=steps, seed=seed)
-    hits = 0
-    for xb, yb in zip(x.split(clf.batch_size), y.split(clf.batch_size), strict=True):
-        x_adv = attack(clf, xb.to(clf.device), yb.to(clf.device), threat)
-        hits += int((clf.predict(x_adv, check=False).cpu() == yb.cpu()).sum())
-    return hits / x.shape[0]
 
 
 def _as_classifier(model: nn.Module, y: Tensor, num_classes: int | None) -> Classifier:
