@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, runtime_checkable
+
+from torch import Tensor, nn
 
 Bounds: TypeAlias = tuple[float, float]
 """Inclusive (low, high) range of every input coordinate, in the model's input space."""
@@ -21,6 +23,58 @@ class DataError(FortifyError):
 
 class UnsafeFileError(FortifyError):
     """A file would need unpickling (arbitrary code execution) to load; fortify refuses it."""
+
+
+class DetectorLike(Protocol):
+    """What evaluation needs of a runtime detector (``fortify.detect.Detector`` is one): differentiable
+    suspicion scores ``(N,)`` from calling it, a ``threshold`` above which an input is flagged (set by
+    calibration), ``flagged`` in batches, a JSON-ready ``describe``, and its sub-modules (an
+    ``nn.Module``'s ``named_modules``), whose ``differentiable`` / ``randomized`` flags adaptive attacks
+    read."""
+
+    @property
+    def calibrated(self) -> bool: ...
+
+    @property
+    def threshold(self) -> float: ...
+
+    def __call__(self, x: Tensor) -> Tensor: ...
+
+    def score(self, x: Tensor) -> Tensor: ...
+
+    def flagged(self, x: Tensor, *, batch_size: int = ...) -> Tensor: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+    def named_modules(self) -> Iterator[tuple[str, nn.Module]]: ...
+
+
+@runtime_checkable
+class Detected(Protocol):
+    """A model with a detector in front ("a model with a detector"): evaluation checks for this protocol.
+
+    ``detector`` is the detector (``None`` when the model has none); ``flagged(x)`` is a boolean ``(N,)``
+    on the model's device: which inputs it rejects. Such a model is broken only by attack points that
+    are misclassified and not flagged, and is attacked with the detector in the objective.
+    ``fortify.defenses.defend(clf, detector=det)`` builds one; the runtime guard is one too.
+    """
+
+    @property
+    def detector(self) -> DetectorLike | None: ...
+
+    def flagged(self, x: Tensor) -> Tensor: ...
+
+
+def is_detector(obj: object) -> bool:
+    """True for an ``nn.Module`` with the ``DetectorLike`` methods (checked without reading ``threshold``,
+    which raises until the detector is calibrated)."""
+    methods = ("score", "flagged", "calibrate", "describe")
+    return isinstance(obj, nn.Module) and all(callable(getattr(obj, name, None)) for name in methods)
+
+
+def detector_of(model: object) -> DetectorLike | None:
+    """The detector of a ``Detected`` model, ``None`` for any other model (or one without a detector)."""
+    return model.detector if isinstance(model, Detected) else None
 
 
 class Ticker(Protocol):

@@ -1,32 +1,36 @@
 """The `--detector` options of `fortify evaluate` and `fortify sweep`: a calibrated detector in front.
 
 ``--detector squeeze`` puts feature squeezing (``fortify.detect.FeatureSqueezing``) in front of the
-loaded model, calibrated at ``--detector-fpr`` on clean images that the evaluation does not score:
-the first ``--calibration-n`` images of the dataset's *train* split (those after the evaluated ones
-when the evaluation itself runs on the train split). The evaluation then judges and attacks the model
-together with its detector, and the result's ``detector`` record says where it was calibrated.
+loaded model, calibrated at ``--detector-fpr`` on clean images that the evaluation does not score
+(``fortify.detect.calibration.with_detector``, which this module re-exports). The evaluation then
+judges and attacks the model together with its detector, and the result's ``detector`` record says
+where it was calibrated. This module only turns the options into a ``DetectorSpec`` and a summary line.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
 from fortify import data as datasets
-from fortify.defenses import BitDepth, MedianFilter, defend
-from fortify.defenses.preprocess import Preprocessor
-from fortify.detect import DEFAULT_FPR, FeatureSqueezing
-from fortify.model import Classifier
+from fortify.detect import DEFAULT_FPR
+from fortify.detect.calibration import (
+    CALIBRATION_SPLIT,
+    DEFAULT_CALIBRATION_N,
+    DEFAULT_SQUEEZE_BITS,
+    DEFAULT_SQUEEZE_MEDIAN,
+    DETECTORS,
+    CalibrationSource,
+    DetectorSpec,
+    record_calibration,
+    with_detector,
+)
 from fortify.result import Result
 from fortify.types import FortifyError
 
-DETECTORS = ("squeeze",)
-DEFAULT_CALIBRATION_N = 1000
-DEFAULT_SQUEEZE_BITS = 5
-DEFAULT_SQUEEZE_MEDIAN = 2
-CALIBRATION_SPLIT = "train"
+__all__ = ["detector_spec", "detector_line", "with_detector", "record_calibration", "DetectorSpec"]
+
 
 DetectorName = Annotated[
     str | None,
@@ -70,21 +74,6 @@ SqueezeMedian = Annotated[
         f"leaves this squeezer out (default {DEFAULT_SQUEEZE_MEDIAN} for images, 0 for tables)",
     ),
 ]
-
-
-@dataclass(frozen=True)
-class DetectorSpec:
-    """A validated ``--detector`` request: which detector, its squeezers and how to calibrate it."""
-
-    name: str
-    fpr: float
-    calibration_n: int
-    squeeze_bits: int
-    squeeze_median: int
-
-    def squeezers(self) -> list[Preprocessor]:
-        bits = [BitDepth(self.squeeze_bits)] if self.squeeze_bits else []
-        return bits + ([MedianFilter(self.squeeze_median)] if self.squeeze_median else [])
 
 
 def detector_spec(
@@ -144,50 +133,7 @@ def detector_spec(
     return DetectorSpec(name, float(fpr), calibration_n, bits, median)
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """Where the detector was calibrated: ``n`` images of ``split`` of ``dataset``, from ``start``."""
-
-    dataset: str
-    split: str
-    start: int
-    n: int
-
-    def record(self) -> dict[str, object]:
-        return {"dataset": self.dataset, "split": self.split, "start": self.start, "n": self.n}
-
-    def describe(self) -> str:
-        return f"{self.split} images {self.start}-{self.start + self.n - 1} of {self.dataset}"
-
-
-def with_detector(
-    clf: Classifier, spec: DetectorSpec, dataset: str, split: str, n_scored: int
-) -> tuple[Classifier, Calibration]:
-    """``clf`` behind the detector ``spec`` asks for, calibrated on clean training images not scored.
-
-    The evaluation scores the first ``n_scored`` images of ``split``; calibration takes the first
-    ``spec.calibration_n`` train images, skipping the first ``n_scored`` when ``split`` is train too.
-    """
-    start = n_scored if split == CALIBRATION_SPLIT else 0
-    x, _ = datasets.load(dataset, CALIBRATION_SPLIT, n=start + spec.calibration_n)
-    x = x[start:]
-    if x.shape[0] == 0:
-        raise FortifyError(
-            f"no {CALIBRATION_SPLIT} images of {dataset} are left to calibrate the detector on after the "
-            f"{n_scored} evaluated ones; evaluate on --split test or with a smaller --n"
-        )
-    detector = FeatureSqueezing(clf, spec.squeezers()).to(clf.device)
-    detector.calibrate(x.to(clf.device), fpr=spec.fpr, batch_size=clf.batch_size)
-    return defend(clf, detector=detector), Calibration(dataset, CALIBRATION_SPLIT, start, x.shape[0])
-
-
-def record_calibration(result: Result, calibration: Calibration | None) -> None:
-    """Add where the detector was calibrated to ``result.detector`` (no-op without one)."""
-    if calibration is not None and result.detector is not None:
-        result.detector["calibration"] = calibration.record()
-
-
-def detector_line(result: Result, calibration: Calibration) -> str:
+def detector_line(result: Result, calibration: CalibrationSource) -> str:
     """One line for the CLI summary: threshold, target FPR, flag rates, and how robustness was judged."""
     record = result.detector or {}
     return (

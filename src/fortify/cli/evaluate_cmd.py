@@ -18,12 +18,11 @@ from fortify.cli.detector_opts import (
     SqueezeMedian,
     detector_line,
     detector_spec,
-    record_calibration,
-    with_detector,
 )
 from fortify.cli.progress import bars
 from fortify.cli.render import console, print_diagnostics, results_table
 from fortify.cli.report_cmd import publish
+from fortify.detect.calibration import record_calibration, with_detector
 from fortify.evaluation import evaluate, suite_names
 from fortify.threat import make_threat
 

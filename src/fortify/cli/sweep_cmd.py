@@ -27,11 +27,10 @@ from fortify.cli.detector_opts import (
     SqueezeMedian,
     detector_line,
     detector_spec,
-    record_calibration,
-    with_detector,
 )
 from fortify.cli.progress import bars
 from fortify.cli.render import console, pct, print_diagnostics
+from fortify.detect.calibration import record_calibration, with_detector
 from fortify.evaluation import suite_names, sweep
 from fortify.threat import make_threat
 

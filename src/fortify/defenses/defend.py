@@ -7,9 +7,10 @@ parts: ``differentiable`` only if every part is, ``randomized`` if any part is, 
 knows to use BPDA (``forward_bpda``: non-differentiable parts replaced by their straight-through
 approximation) and EOT (average gradients over several calls).
 
-``defend(clf, ..., detector=det)`` adds a runtime detector (``fortify.detect``): the logits are
-unchanged, ``flagged(x)`` says which inputs it rejects, and evaluation counts an attack point as a break
-only when it is misclassified and not flagged, with the detector in the attack objective.
+``defend(clf, ..., detector=det)`` adds a runtime detector (``fortify.detect``; any ``nn.Module`` with
+the ``fortify.types.DetectorLike`` methods): the logits are unchanged, ``flagged(x)`` says which inputs
+it rejects, so the result is ``fortify.types.Detected``, and evaluation counts an attack point as a
+break only when it is misclassified and not flagged, with the detector in the attack objective.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from torch import Tensor, nn
 
 from fortify.defenses.ensemble import Ensemble
 from fortify.defenses.preprocess import Preprocessor
-from fortify.detect.base import Detector
 from fortify.model import Classifier
-from fortify.types import FortifyError
+from fortify.types import DetectorLike, FortifyError, is_detector
 
 
 class _Pipeline(nn.Module):
@@ -48,7 +48,7 @@ class DefendedClassifier(Classifier):
     """
 
     def __init__(
-        self, model: Classifier, preprocess: Sequence[Preprocessor], detector: Detector | None = None
+        self, model: Classifier, preprocess: Sequence[Preprocessor], detector: DetectorLike | None = None
     ) -> None:
         for step in preprocess:
             if not isinstance(step, Preprocessor):
@@ -64,9 +64,11 @@ class DefendedClassifier(Classifier):
         )
         self.differentiable = model.differentiable and all(step.differentiable for step in preprocess)
         self.randomized = model.randomized or any(step.randomized for step in preprocess)
-        if detector is not None and not isinstance(detector, Detector):
+        if detector is not None and not is_detector(detector):
             raise TypeError(f"detector must be a fortify.detect Detector, got {type(detector).__name__}")
-        self.detector = detector.eval() if detector is not None else None
+        if isinstance(detector, nn.Module):
+            detector.eval()
+        self.detector: DetectorLike | None = detector
 
     @property
     def preprocess(self) -> list[Preprocessor]:
@@ -111,11 +113,12 @@ def defend(
     ensemble: Sequence[Classifier] = (),
     *,
     ensemble_mode: str = "mean_logits",
-    detector: Detector | None = None,
+    detector: DetectorLike | None = None,
 ) -> Classifier:
     """``clf`` behind ``preprocess`` components and averaged with ``ensemble`` members, as one Classifier.
 
-    ``detector`` (a ``fortify.detect.Detector``, calibrated before evaluation) flags suspicious inputs:
+    ``detector`` (a ``fortify.detect.Detector`` or any ``DetectorLike``, calibrated before evaluation) flags
+    suspicious inputs:
     ``defended.flagged(x)``. With none of the three, returns ``clf`` itself. Bounds and class count come
     from ``clf``.
     """

@@ -1,7 +1,8 @@
 """Runtime detectors of adversarial inputs and their calibration at a target false-positive rate.
 
 A detector scores inputs (higher = more suspicious) and flags those above a threshold calibrated on
-clean data. Behind ``ft.defenses.defend(clf, ..., detector=det)`` it becomes part of a defended model,
+clean data; ``calibration.with_detector`` puts one, calibrated on clean data not scored, in front of a
+model. Behind ``ft.defenses.defend(clf, ..., detector=det)`` it becomes part of a defended model,
 and ``ft.evaluate`` then counts an attack as successful only when its point is misclassified *and* not
 flagged, and puts the detector in the attack objective.
 
@@ -11,6 +12,14 @@ flagged, and puts the detector in the attack objective.
 """
 
 from fortify.detect.base import DEFAULT_FPR, Detector
+from fortify.detect.calibration import CalibrationSource, DetectorSpec, with_detector
 from fortify.detect.squeeze import FeatureSqueezing
 
-__all__ = ["Detector", "FeatureSqueezing", "DEFAULT_FPR"]
+__all__ = [
+    "Detector",
+    "FeatureSqueezing",
+    "DEFAULT_FPR",
+    "DetectorSpec",
+    "CalibrationSource",
+    "with_detector",
+]

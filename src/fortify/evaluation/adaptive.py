@@ -18,7 +18,7 @@ values but gradients an attacker can use:
 The forward values are those of the defended model (averaged over draws for EOT); only the gradient
 path changes. Evaluation still judges every attack point on the original classifier.
 
-A classifier's ``detector`` (``fortify.detect``) is not part of its forward pass: its own
+A ``Detected`` classifier's ``detector`` (``fortify.types.Detected``) is not part of its forward pass: its own
 non-differentiable parts are listed apart (``AdaptivePlan.detector_bpda``) and crossed by the reject
 view of ``fortify.evaluation.detection``, which puts the detector in the attack objective.
 """
@@ -34,19 +34,19 @@ import torch
 from torch import Tensor, nn
 
 from fortify.model import Classifier
-from fortify.types import FortifyError
+from fortify.types import DetectorLike, FortifyError, detector_of
 
 log = logging.getLogger(__name__)
 
 DEFAULT_EOT_SAMPLES = 8
-DETECTOR = "detector"  # the attribute (and sub-module name) under which a classifier keeps its detector
+DETECTOR = "detector"  # the sub-module name under which a Detected classifier keeps its detector
 
 
 def _declares(module: nn.Module, flag: str, default: bool) -> bool:
     return bool(getattr(module, flag, default))
 
 
-def non_differentiable_parts(clf: nn.Module) -> list[str]:
+def non_differentiable_parts(clf: nn.Module | DetectorLike) -> list[str]:
     """Names of the components (``""`` for the classifier itself) declaring ``differentiable = False``,
     outside its ``detector``."""
     return [
@@ -101,7 +101,7 @@ def plan_for(
     if eot_samples < 1:
         raise FortifyError(f"eot_samples must be >= 1, got {eot_samples!r}")
     random = bool(randomized_parts(clf)) or randomness_detected
-    detector = getattr(clf, DETECTOR, None)
+    detector = detector_of(clf)
     return AdaptivePlan(
         bpda=non_differentiable_parts(clf),
         eot_samples=eot_samples if random else 1,
@@ -127,7 +127,7 @@ def _straight_through(module: nn.Module, inputs: tuple[Tensor, ...], output: Ten
 
 
 @contextmanager
-def straight_through(module: nn.Module, names: list[str]) -> Iterator[None]:
+def straight_through(module: nn.Module | DetectorLike, names: list[str]) -> Iterator[None]:
     """Inside the block, the sub-modules of ``module`` named in ``names`` are crossed with BPDA."""
     modules = dict(module.named_modules())
     handles = [modules[name].register_forward_hook(_straight_through) for name in names]

@@ -33,15 +33,15 @@ from torch import Tensor
 
 from fortify._validate import positive_float, positive_int
 from fortify.attacks import APGD, Attack
-from fortify.evaluation.adaptive import DETECTOR, AdaptivePlan, AttackView, plan_for, straight_through
+from fortify.evaluation.adaptive import AdaptivePlan, AttackView, plan_for, straight_through
 from fortify.model import Classifier
 from fortify.threat import Threat
-from fortify.types import FortifyError
+from fortify.types import DetectorLike, FortifyError, detector_of
 
 
 def flags(clf: Classifier, x: Tensor) -> Tensor:
     """Boolean ``(N,)`` on the CPU: which of the points ``x`` ``clf``'s detector flags (none without one)."""
-    detector = getattr(clf, DETECTOR, None)
+    detector = detector_of(clf)
     if detector is None:
         return torch.zeros(x.shape[0], dtype=torch.bool)
     return detector.flagged(x.to(clf.device), batch_size=clf.batch_size).cpu()
@@ -56,14 +56,19 @@ class RejectView(AttackView):
 
     def __init__(self, clf: Classifier, plan: AdaptivePlan, scale: float) -> None:
         super().__init__(clf, plan)
-        if getattr(clf, DETECTOR, None) is None:
-            raise FortifyError(f"{type(clf).__name__} has no detector to attack")
+        self._detector()
         self.num_classes = clf.num_classes + 1
         self.scale = positive_float("scale", scale)
 
+    def _detector(self) -> DetectorLike:
+        detector = detector_of(self.defended)
+        if detector is None:
+            raise FortifyError(f"{type(self.defended).__name__} has no detector to attack")
+        return detector
+
     def _one_draw(self, x: Tensor) -> Tensor:
         logits = super()._one_draw(x)
-        detector = self.defended.detector
+        detector = self._detector()
         with straight_through(detector, self.plan.detector_bpda):
             score = detector(x)
         reject = logits.amax(dim=1) + self.scale * (score - detector.threshold)
@@ -140,7 +145,7 @@ def detector_summary(
     ``adversarial_flag_rate`` is over the clean-correct samples, each at its final attack point (the
     point that broke it, else the strongest one found); None without clean-correct samples.
     """
-    detector = getattr(clf, DETECTOR, None)
+    detector = detector_of(clf)
     if detector is None:
         return None
     n_correct = int(correct.sum())

@@ -20,7 +20,7 @@ from fortify.evaluation.summaries import calibration, slices
 from fortify.model import Classifier
 from fortify.result import Diagnostic, Environment, Result, ThreatSpec
 from fortify.threat import Threat
-from fortify.types import FortifyError, ProgressOption, reporting
+from fortify.types import FortifyError, ProgressOption, detector_of, reporting
 
 DEFAULT_BATCH_SIZE = 250
 
@@ -33,7 +33,7 @@ def check_arguments(clf: Classifier, x: Tensor, y: Tensor, threat: Threat, batch
         raise TypeError(f"threat must be a fortify Threat (ft.Linf, ft.L2...), got {type(threat).__name__}")
     if batch_size < 1:
         raise FortifyError(f"batch_size must be >= 1, got {batch_size!r}")
-    detector = getattr(clf, "detector", None)
+    detector = detector_of(clf)
     if detector is not None and not detector.calibrated:
         raise FortifyError("the model's detector is not calibrated: call detector.calibrate(x_clean) first")
     clf.check_input(x)
