@@ -24,7 +24,7 @@ from fortify.evaluation import evaluate, sweep
 from fortify.model import BlackBox, Classifier
 from fortify.result import Result
 from fortify.threat import L0, L2, Linf, Threat, make_threat
-from fortify.training import train
+from fortify.training import TrainConfig, train
 from fortify.types import FortifyError
 
 __all__ = [
@@ -52,5 +52,6 @@ __all__ = [
     "evaluate",
     "sweep",
     "train",
+    "TrainConfig",
     "FortifyError",
 ]

@@ -22,6 +22,7 @@ from fortify.evaluation import evaluate
 from fortify.model import Classifier
 from fortify.result import Result
 from fortify.threat import Linf
+from fortify.training import TrainConfig
 
 HARDEN_EPS = 0.1
 
@@ -55,10 +56,7 @@ def demo_command(
             "fashion-mnist",
             "cnn-small",
             out,
-            epochs=epochs,
-            lr=1e-3,
-            batch_size=128,
-            seed=seed,
+            TrainConfig(epochs=epochs, lr=1e-3, batch_size=128, seed=seed),
             n_train=None,
             device=dev,
         )
@@ -108,18 +106,20 @@ def _harden(
         "fashion-mnist",
         "cnn-small",
         out,
-        epochs=epochs,
-        lr=2e-3,
-        batch_size=128,
-        seed=seed,
+        TrainConfig(
+            epochs=epochs,
+            lr=2e-3,
+            batch_size=128,
+            seed=seed,
+            method="fast",
+            threat=Linf(HARDEN_EPS),
+            lr_schedule="cyclic",
+            method_options={"variant": "fgsm-rs"},
+        ),
         n_train=n_train,
         device=dev,
-        method="fast",
-        threat=Linf(HARDEN_EPS),
         init=init,
         test_n=500,
-        train_options={"lr_schedule": "cyclic"},
-        method_options={"variant": "fgsm-rs"},
     )
     collapses = sum(e.kind == "catastrophic_overfitting" for e in history.events)
     console.print(

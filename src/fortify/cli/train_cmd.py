@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import torch
 import typer
@@ -18,8 +18,8 @@ from fortify.cli.progress import bars
 from fortify.cli.render import console, pct
 from fortify.model import Classifier
 from fortify.result import Environment, Result, ThreatSpec
-from fortify.threat import Threat, make_threat
-from fortify.training import TrainingHistory, method_names, train
+from fortify.threat import make_threat
+from fortify.training import TrainConfig, TrainingHistory, method_names, train
 from fortify.types import FortifyError
 
 TEST_PGD_STEPS = 20
@@ -29,21 +29,14 @@ def train_and_save(
     dataset: str,
     arch: str,
     out: Path,
+    config: TrainConfig,
     *,
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    seed: int,
     n_train: int | None,
     device: torch.device,
-    method: str = "standard",
-    threat: Threat | None = None,
     init: Path | None = None,
     val_n: int = 0,
     test_n: int | None = None,
     progress: bool = True,
-    train_options: dict[str, Any] | None = None,
-    method_options: dict[str, Any] | None = None,
 ) -> tuple[Classifier, TrainingHistory, float]:
     """Train ``arch`` (or fine-tune the model at ``init``) on ``dataset``; write ``out/model.safetensors``
     and ``out/train.json``. The last ``val_n`` training samples are held out for validation (robust
@@ -59,29 +52,17 @@ def train_and_save(
     if init is not None:
         clf = zoo.load(init, device=device)
     else:
-        torch.manual_seed(seed)
+        torch.manual_seed(config.seed)
         clf = Classifier(
             zoo.create(arch, meta.shape, meta.num_classes).to(device), num_classes=meta.num_classes
         )
-    history = train(
-        clf,
-        (x, y),
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        seed=seed,
-        method=method,
-        threat=threat,
-        val=val,
-        progress=bars if progress else False,
-        **(train_options or {}),
-        **(method_options or {}),
-    )
+    history = train(clf, (x, y), config, val=val, progress=bars if progress else False)
     test_acc = accuracy(clf, x_test, y_test)
     metrics: dict[str, float] = {"test_accuracy": test_acc}
     robust = None
+    threat = config.threat
     if threat is not None:
-        pgd = PGD(steps=TEST_PGD_STEPS, seed=seed)
+        pgd = PGD(steps=TEST_PGD_STEPS, seed=config.seed)
         robust = robust_accuracy(pgd, clf, x_test[:test_n], y_test[:test_n], threat, batch_size=250)
         metrics[f"test_pgd{TEST_PGD_STEPS}_accuracy"] = robust
     training = history.model_dump()
@@ -97,7 +78,7 @@ def train_and_save(
         kind="training",
         model=clf.describe(),
         dataset=dataset,
-        seed=seed,
+        seed=config.seed,
         n_samples=int(x_test.shape[0]),
         clean_accuracy=test_acc,
         robust_accuracy=robust,
@@ -170,30 +151,22 @@ def train_command(
         "sigma": sigma,
     }
     options = {k: v for k, v in given.items() if v is not None}
-    train_options = {
-        "optimizer": optimizer,
-        "weight_decay": weight_decay,
-        "lr_schedule": lr_schedule,
-        "eps_ramp": eps_ramp,
-        "early_stopping": early_stopping,
-    }
-    _, history, test_acc = train_and_save(
-        data,
-        arch,
-        out,
+    config = TrainConfig(
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,
         seed=seed,
-        n_train=n,
-        device=dev,
         method=method,
-        threat=threat,
-        init=init,
-        val_n=val_n,
-        test_n=test_n,
-        train_options=train_options,
         method_options=options,
+        threat=threat,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        lr_schedule=lr_schedule,
+        eps_ramp=eps_ramp,
+        early_stopping=early_stopping,
+    )
+    _, history, test_acc = train_and_save(
+        data, arch, out, config, n_train=n, device=dev, init=init, val_n=val_n, test_n=test_n
     )
     for record in history.epochs:
         val = f"  val {pct(record.val_accuracy)}" if record.val_accuracy is not None else ""

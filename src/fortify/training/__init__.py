@@ -5,6 +5,7 @@ Methods register by name: ``standard``, ``pgd`` (Madry et al. 2018), ``fast`` (F
 """
 
 from fortify.training import adversarial, fast, noise, trades  # noqa: F401  (methods register on import)
+from fortify.training.config import TrainConfig
 from fortify.training.early_stopping import BestCheckpoint
 from fortify.training.history import EpochRecord, TrainingEvent, TrainingHistory
 from fortify.training.methods import StepContext, TrainingMethod, method_names, register_method
@@ -14,6 +15,7 @@ from fortify.training.train import train
 
 __all__ = [
     "train",
+    "TrainConfig",
     "TrainingHistory",
     "EpochRecord",
     "TrainingEvent",

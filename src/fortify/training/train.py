@@ -18,23 +18,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fortify._validate import integer
 from fortify.attacks import PGD
 from fortify.attacks.base import check_labels
 from fortify.attacks.runner import accuracy, robust_accuracy
 from fortify.model import Classifier
-from fortify.threat import Threat
+from fortify.training.config import TrainConfig
 from fortify.training.early_stopping import BestCheckpoint
 from fortify.training.history import EpochRecord, TrainingEvent, TrainingHistory
 from fortify.training.methods import StepContext, TrainingMethod, build_method
 from fortify.training.overfitting import CatastrophicOverfittingMonitor
-from fortify.training.schedules import check_ramp, check_schedule, eps_factor, lr_factor
+from fortify.training.schedules import eps_factor, lr_factor
 from fortify.types import FortifyError, ProgressOption, Ticker, reporting
 
 logger = logging.getLogger(__name__)
 
 ACCURACY_SUBSET = 5_000
-OPTIMIZERS = ("adam", "sgd")
 CO_BATCH = 256
 CO_CHECK_SAMPLES = 10_000
 
@@ -52,44 +50,31 @@ class _Guards:
 def train(
     model: nn.Module,
     data: tuple[Tensor, Tensor],
+    config: TrainConfig | None = None,
     *,
-    epochs: int = 1,
-    lr: float = 1e-3,
-    batch_size: int = 128,
-    seed: int = 0,
-    method: str = "standard",
-    threat: Threat | None = None,
-    weight_decay: float = 0.0,
-    optimizer: str = "adam",
-    lr_schedule: str = "constant",
-    eps_ramp: float = 0.0,
     val: tuple[Tensor, Tensor] | None = None,
-    val_steps: int = 10,
-    early_stopping: int | None = None,
-    keep_best: bool = True,
-    co_check_every: int | None = None,
-    co_drop: float = 0.2,
-    co_shrink: float = 0.5,
-    co_max_recoveries: int = 3,
-    num_classes: int | None = None,
     progress: ProgressOption = None,
-    **method_options: Any,
+    **options: Any,
 ) -> TrainingHistory:
     """Train ``model`` in place on ``data = (x, y)`` and return the per-epoch history.
 
+    ``config`` is a ``TrainConfig``; or give its settings as keywords instead (``epochs=10, lr=1e-3``):
+    keywords that are not settings go to the method as its options. ``val = (x_val, y_val)`` is the
+    validation data, ``progress`` a ``fortify.types.Progress`` reporter (or ``True`` to log progress).
+
     ``model``: an ``nn.Module`` returning logits or a ``Classifier`` (its normalisation and bounds are
     then used); pass an already-trained model to fine-tune it. ``method``: ``"standard"``, ``"pgd"``,
-    ``"fast"``, ``"trades"`` or any registered method; ``method_options`` go to it; ``threat`` is the
+    ``"fast"``, ``"trades"`` or any registered method, with ``method_options``; ``threat`` is the
     threat adversarial methods train (and validation attacks) against.
 
     Optimisation: ``optimizer`` ``"adam"`` or ``"sgd"`` (momentum 0.9, Nesterov), ``weight_decay``,
     ``lr_schedule`` ``"constant" | "cosine" | "cyclic"`` (per step), ``eps_ramp`` fraction of training
     over which the training radius ramps linearly from 0 to ``threat.eps``.
 
-    Validation (``val = (x_val, y_val)``): clean accuracy and, with a threat, PGD-``val_steps``
-    accuracy after each epoch. The monitored metric is robust accuracy (clean without a threat);
-    ``keep_best`` restores the best epoch's weights at the end (Rice et al. 2020); ``early_stopping=k``
-    stops after ``k`` epochs without improvement.
+    Validation: clean accuracy and, with a threat, PGD-``val_steps`` accuracy after each epoch. The
+    monitored metric is robust accuracy (clean without a threat); ``keep_best`` restores the best
+    epoch's weights at the end (Rice et al. 2020); ``early_stopping=k`` stops after ``k`` epochs
+    without improvement.
 
     Catastrophic overfitting: every ``co_check_every`` steps (default, for methods with a step to
     shrink such as ``fast``: every ~10,000 training samples and at least once per epoch; 0 turns it
@@ -100,85 +85,48 @@ def train(
 
     Deterministic for a given ``seed`` on the same machine; leaves the model in eval mode.
     """
+    if config is None:
+        config = TrainConfig.from_options(options)
+    elif options:
+        raise FortifyError(f"pass either a TrainConfig or keyword settings, not both (got {sorted(options)})")
     x, y = data
-    clf = _as_classifier(model, y, num_classes)
+    clf = _as_classifier(model, y, config.num_classes)
     clf.check_input(x)
     y = check_labels(y, x.shape[0], clf.num_classes)
-    for label, value in (("epochs", epochs), ("batch_size", batch_size), ("val_steps", val_steps)):
-        integer(label, value, low=1)
-    integer("co_max_recoveries", co_max_recoveries, low=0)
-    if not lr > 0:
-        raise FortifyError(f"lr must be > 0, got {lr!r}")
-    if not 0 < co_shrink < 1:
-        raise FortifyError(f"co_shrink must be in (0, 1), got {co_shrink!r}")
-    check_schedule(lr_schedule)
-    check_ramp(eps_ramp)
     if val is not None:
         clf.check_input(val[0])
         val = (val[0], check_labels(val[1], val[0].shape[0], clf.num_classes))
-    training_method = build_method(method, method_options)
-    opt = _optimizer(optimizer, [p for p in clf.parameters() if p.requires_grad], lr, weight_decay)
-    steps = (x.shape[0] + batch_size - 1) // batch_size
-    guards = _guards(
-        clf,
-        training_method,
-        threat,
-        val,
-        (x, y),
-        steps,
-        batch_size,
-        early_stopping,
-        keep_best,
-        co_check_every,
-        co_drop,
-        co_shrink,
-        co_max_recoveries,
-        seed,
-    )
+    training_method = build_method(config.method, config.method_options)
+    opt = _optimizer(config, [p for p in clf.parameters() if p.requires_grad])
+    steps = (x.shape[0] + config.batch_size - 1) // config.batch_size
+    guards = _guards(clf, training_method, config, val, (x, y), steps)
     history = TrainingHistory(
-        method=method,
-        options=_jsonable(method_options),
-        seed=seed,
+        method=config.method,
+        options=_jsonable(config.method_options),
+        seed=config.seed,
         config=_jsonable(
             {
-                "epochs": epochs,
-                "lr": lr,
-                "batch_size": batch_size,
-                "optimizer": optimizer,
-                "weight_decay": weight_decay,
-                "lr_schedule": lr_schedule,
-                "eps_ramp": eps_ramp,
-                "threat": repr(threat),
-                "val_steps": val_steps,
-                "early_stopping": early_stopping,
-                "keep_best": keep_best,
+                "epochs": config.epochs,
+                "lr": config.lr,
+                "batch_size": config.batch_size,
+                "optimizer": config.optimizer,
+                "weight_decay": config.weight_decay,
+                "lr_schedule": config.lr_schedule,
+                "eps_ramp": config.eps_ramp,
+                "threat": repr(config.threat),
+                "val_steps": config.val_steps,
+                "early_stopping": config.early_stopping,
+                "keep_best": config.keep_best,
                 "co_check_every": guards.check_every,
             }
         ),
     )
-    loop = _Loop(
-        clf,
-        training_method,
-        opt,
-        threat,
-        (x, y),
-        val,
-        batch_size,
-        epochs,
-        steps,
-        lr,
-        lr_schedule,
-        eps_ramp,
-        val_steps,
-        seed,
-        guards,
-        history,
-    )
+    loop = _Loop(clf, training_method, opt, config, (x, y), val, steps, guards, history)
     started = time.perf_counter()
     device = clf.device
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
-        torch.manual_seed(seed)
-        with reporting(progress, f"training ({method})", epochs * steps) as ticker:
+        torch.manual_seed(config.seed)
+        with reporting(progress, f"training ({config.method})", config.epochs * steps) as ticker:
             loop.run(ticker)
     clf.module.eval()
     history.total_s = time.perf_counter() - started
@@ -193,27 +141,21 @@ class _Loop:
         clf: Classifier,
         method: TrainingMethod,
         opt: torch.optim.Optimizer,
-        threat: Threat | None,
+        config: TrainConfig,
         data: tuple[Tensor, Tensor],
         val: tuple[Tensor, Tensor] | None,
-        batch_size: int,
-        epochs: int,
         steps: int,
-        lr: float,
-        lr_schedule: str,
-        eps_ramp: float,
-        val_steps: int,
-        seed: int,
         guards: _Guards,
         history: TrainingHistory,
     ) -> None:
-        self.clf, self.method, self.opt, self.threat = clf, method, opt, threat
+        self.clf, self.method, self.opt, self.config = clf, method, opt, config
+        self.threat = config.threat
         self.x, self.y = data
-        self.val, self.batch_size, self.epochs, self.steps = val, batch_size, epochs, steps
-        self.lr, self.lr_schedule, self.eps_ramp, self.val_steps = lr, lr_schedule, eps_ramp, val_steps
-        self.seed, self.guards, self.history = seed, guards, history
-        self.shuffle = torch.Generator().manual_seed(seed)
-        self.method_gen = torch.Generator(device=clf.device).manual_seed(seed + 1)
+        self.val, self.batch_size, self.epochs, self.steps = val, config.batch_size, config.epochs, steps
+        self.lr, self.lr_schedule, self.eps_ramp = config.lr, config.lr_schedule, config.eps_ramp
+        self.val_steps, self.seed, self.guards, self.history = config.val_steps, config.seed, guards, history
+        self.shuffle = torch.Generator().manual_seed(config.seed)
+        self.method_gen = torch.Generator(device=clf.device).manual_seed(config.seed + 1)
 
     def run(self, ticker: Ticker) -> None:
         if self.guards.monitor is not None:
@@ -339,50 +281,38 @@ class _Loop:
 def _guards(
     clf: Classifier,
     method: TrainingMethod,
-    threat: Threat | None,
+    config: TrainConfig,
     val: tuple[Tensor, Tensor] | None,
     data: tuple[Tensor, Tensor],
     steps: int,
-    batch_size: int,
-    early_stopping: int | None,
-    keep_best: bool,
-    co_check_every: int | None,
-    co_drop: float,
-    co_shrink: float,
-    co_max: int,
-    seed: int,
 ) -> _Guards:
     best = None
-    if val is not None and (keep_best or early_stopping is not None):
-        best = BestCheckpoint(patience=early_stopping)
-    elif early_stopping is not None:
+    if val is not None and (config.keep_best or config.early_stopping is not None):
+        best = BestCheckpoint(patience=config.early_stopping)
+    elif config.early_stopping is not None:
         raise FortifyError("early_stopping needs validation data: pass val=(x_val, y_val)")
+    threat, co_check_every = config.threat, config.co_check_every
     if co_check_every is None:
         # a check costs ~15 passes over 256 samples: every ~10k samples keeps it under ~10% of fast AT
-        every = min(steps, max(1, math.ceil(CO_CHECK_SAMPLES / batch_size)))
+        every = min(steps, max(1, math.ceil(CO_CHECK_SAMPLES / config.batch_size)))
         co_check_every = every if hasattr(method, "shrink_step") and threat is not None else 0
-    integer("co_check_every", co_check_every, low=0)
     monitor = None
     if co_check_every > 0:
         if threat is None:
             raise FortifyError("co_check_every needs a threat to check against")
         source = val if val is not None else data
         monitor = CatastrophicOverfittingMonitor(
-            source[0][:CO_BATCH], source[1][:CO_BATCH], threat, drop=co_drop, seed=seed
+            source[0][:CO_BATCH], source[1][:CO_BATCH], threat, drop=config.co_drop, seed=config.seed
         )
-    return _Guards(best, monitor, co_check_every, co_shrink, co_max)
+    return _Guards(best, monitor, co_check_every, config.co_shrink, config.co_max_recoveries)
 
 
-def _optimizer(
-    name: str, params: list[nn.Parameter], lr: float, weight_decay: float
-) -> torch.optim.Optimizer:
-    if not weight_decay >= 0:
-        raise FortifyError(f"weight_decay must be >= 0, got {weight_decay!r}")
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    raise FortifyError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
+def _optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        params, lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
+    )
 
 
 def _as_classifier(model: nn.Module, y: Tensor, num_classes: int | None) -> Classifier:
