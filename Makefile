@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fortify-installed
 EXTRAS ?= dev,mlflow,onnx
 
-.PHONY: demo test test-slow bench lint data venv clean
+.PHONY: demo test test-slow bench lint typecheck data venv clean
 
 venv: $(STAMP)
 
@@ -44,6 +44,10 @@ bench: $(STAMP) data
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+
+# mypy on src/ (settings in pyproject.toml: every `# type: ignore` must still be needed)
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -99,12 +100,11 @@ class _State:
     increases: Tensor
 
     def keep(self, mask: Tensor) -> _State:
-        return _State(
-            **{
-                f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[mask]
-                for f in fields(self)
-            }
-        )
+        kept: dict[str, Any] = {
+            f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[mask]
+            for f in fields(self)
+        }
+        return _State(**kept)
 
 
 class APGD(Attack):

@@ -129,7 +129,13 @@ class Attack(ABC):
 
     @final
     def __call__(
-        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, *, labels: Tensor | None = None
+        self,
+        clf: Classifier | BlackBox,
+        x: Tensor,
+        y: Tensor,
+        threat: Threat,
+        *,
+        labels: Tensor | None = None,
     ) -> Tensor:
         """Adversarial examples ``(N, ...)`` for inputs ``x`` in ``clf.bounds`` and labels ``y`` ``(N,)``.
 
@@ -140,7 +146,13 @@ class Attack(ABC):
 
     @final
     def attack(
-        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, *, labels: Tensor | None = None
+        self,
+        clf: Classifier | BlackBox,
+        x: Tensor,
+        y: Tensor,
+        threat: Threat,
+        *,
+        labels: Tensor | None = None,
     ) -> AttackOutput:
         """Like calling the attack, but also returns per-sample query counts where the attack keeps them,
         and the model's logits at the returned points."""
@@ -214,7 +226,7 @@ class Attack(ABC):
                 sub = Oracle(model, active.numel(), model.device)
                 generator = torch.Generator(device=xd.device).manual_seed(self.seed)
                 with torch.enable_grad():
-                    produced = self._run(sub, x_act, y_act, threat, generator)  # type: ignore[arg-type]
+                    produced = self._run(sub, x_act, y_act, threat, generator)
                 x_new = produced.x_adv if isinstance(produced, AttackOutput) else produced
                 x_adv = threat.clip(torch.nan_to_num(x_new.detach().to(xd.dtype)), x_act, model.bounds)
                 adv = oracle.raw(x_adv, active)
@@ -267,9 +279,12 @@ class Attack(ABC):
 
     @abstractmethod
     def _run(
-        self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
+        self, clf: Any, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator
     ) -> Tensor | AttackOutput:
         """The algorithm: adversarial points for samples that are not yet adversarial.
+
+        ``clf`` is a ``Classifier`` for gradient attacks and an ``Oracle`` (counting queries) for
+        attacks that need only ``"scores"`` or ``"labels"``.
 
         ``x`` is detached and on the classifier's device; weight gradients are off. The returned points
         are projected and clipped by the caller, so the algorithm may overshoot slightly.

@@ -166,10 +166,10 @@ class Smooth:
         return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
 
     def _device(self, x: Tensor) -> torch.device:
-        for tensor in self.clf.parameters():
-            return tensor.device
-        for tensor in self.clf.buffers():
-            return tensor.device
+        for parameter in self.clf.parameters():
+            return parameter.device
+        for buffer in self.clf.buffers():
+            return buffer.device
         return x.device
 
     @staticmethod

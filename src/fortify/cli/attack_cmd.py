@@ -6,7 +6,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 import typer
@@ -116,11 +116,12 @@ def attack_command(
         out = run_batched(attacker, clf, x, goal, threat, batch_size=batch_size, labels=labels, ticker=ticker)
     elapsed = time.perf_counter() - started
     x_adv, used = out.x_adv, out.queries
+    assert used is not None  # run_batched counts queries for every sample
     clean_pred, adv_pred = clf.predict(x).cpu(), clf.predict(x_adv).cpu()
     correct = clean_pred == y
     fooled = correct & (adv_pred == goal if target is not None else adv_pred != y)
     sizes = threat.norm_of(x_adv[fooled] - x[fooled])
-    summary = {
+    summary: dict[str, Any] = {
         "attack": entry.name,
         "target": target,
         "threat": threat.to_dict(),

@@ -80,14 +80,14 @@ def sweep_command(
         progress=bars,
     )
     record_calibration(result, calibration)
-    table = Table(title=f"{model} on {data} ({result.n_samples} samples, {result.sweep.method})")
+    curve = result.sweep
+    assert curve is not None  # ft.sweep always records its curve
+    table = Table(title=f"{model} on {data} ({result.n_samples} samples, {curve.method})")
     table.add_column(f"{norm} eps", justify="right")
     table.add_column("robust accuracy", justify="right", style="bold")
     table.add_column("time", justify="right")
     table.add_row("0 (clean)", pct(result.clean_accuracy), "")
-    for value, acc, t in zip(
-        result.sweep.epsilons, result.sweep.robust_accuracy, result.sweep.time_s, strict=True
-    ):
+    for value, acc, t in zip(curve.epsilons, curve.robust_accuracy, curve.time_s, strict=True):
         table.add_row(f"{value:g}", pct(acc), f"{t:.1f}s")
     console.print(table)
     if calibration is not None:

@@ -16,6 +16,7 @@ break only when it is misclassified and not flagged, with the detector in the at
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +28,8 @@ from fortify.types import DetectorLike, FortifyError, is_detector
 
 
 class _Pipeline(nn.Module):
+    model: Classifier
+
     def __init__(self, preprocess: Sequence[Preprocessor], model: Classifier) -> None:
         super().__init__()
         self.preprocess = nn.ModuleList(preprocess)
@@ -72,11 +75,11 @@ class DefendedClassifier(Classifier):
 
     @property
     def preprocess(self) -> list[Preprocessor]:
-        return list(self.module.preprocess)
+        return [cast(Preprocessor, step) for step in cast(_Pipeline, self.module).preprocess]
 
     @property
     def model(self) -> Classifier:
-        return self.module.model
+        return cast(_Pipeline, self.module).model
 
     @torch.no_grad()
     def flagged(self, x: Tensor) -> Tensor:
@@ -95,8 +98,9 @@ class DefendedClassifier(Classifier):
         model = self.model
         if isinstance(model, DefendedClassifier):
             return model.forward_bpda(x)
-        if not model.differentiable and hasattr(model, "straight_through"):
-            return model.straight_through(x)
+        surrogate = getattr(model, "straight_through", None)
+        if not model.differentiable and callable(surrogate):
+            return surrogate(x)
         return model(x)
 
     def describe(self) -> dict[str, object]:

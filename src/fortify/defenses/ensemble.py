@@ -18,6 +18,7 @@ Modes (all return ``(N, num_classes)`` "logits" whose argmax is the ensemble's p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -102,7 +103,8 @@ class Ensemble(Classifier):
 
     def describe(self) -> dict[str, object]:
         info = super().describe()
-        info.update(mode=self.mode, members=[m.describe() for m in self.module.members])
+        members = cast(_Members, self.module).members
+        info.update(mode=self.mode, members=[cast(Classifier, m).describe() for m in members])
         return info
 
 

@@ -152,6 +152,9 @@ class JPEG(Preprocessor):
 
     differentiable = False
 
+    _dct: Tensor
+    _tables: Tensor
+
     def __init__(self, quality: int = 75) -> None:
         super().__init__()
         self.quality = integer("quality", quality, low=1, high=100)

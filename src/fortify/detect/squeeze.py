@@ -11,6 +11,7 @@ include them in the objective; ``fortify.evaluation`` does that, crossing non-di
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -57,4 +58,4 @@ class FeatureSqueezing(Detector):
         return torch.stack(distances).amax(dim=0)
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "squeezers": [s.describe() for s in self.squeezers]}
+        return {**super().describe(), "squeezers": [cast(Preprocessor, s).describe() for s in self.squeezers]}

@@ -131,6 +131,7 @@ class EvadeDetector(Attack):
                 break
             target = order[todo, k]
             found = self.inner.attack(view, x[todo], target, threat)
+            assert found.logits is not None  # a gradient attack's contract always returns the logits
             hit = found.logits.argmax(dim=1) == target  # the reject view's logits from the attack's own check
             out[todo] = found.x_adv
             done[todo[hit]] = True

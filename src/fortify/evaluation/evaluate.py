@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from fortify.attacks import APGD, PGD
+from fortify.attacks import APGD, PGD, Attack
 from fortify.attacks.base import check_labels
 from fortify.evaluation import diagnostics as checks
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES, attack_view, plan_for
@@ -162,7 +162,7 @@ def after_attack_checks(
     seed: int,
     randomized: bool = False,
 ) -> list[Diagnostic]:
-    unbounded = [PGD(steps=20, seed=seed)]
+    unbounded: list[Attack] = [PGD(steps=20, seed=seed)]
     if clf.num_classes >= 3:
         unbounded.append(APGD(loss="dlr", steps=50, seed=seed))
     return [

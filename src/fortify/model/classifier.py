@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -60,6 +61,10 @@ class Classifier(nn.Module):
 
     differentiable: bool = True
     randomized: bool = False
+    mean: Tensor | None
+    std: Tensor | None
+    metadata: dict[str, Any]
+    """JSON metadata of the file the classifier was loaded from (``zoo.load``); empty otherwise."""
 
     def __init__(
         self,
@@ -83,16 +88,17 @@ class Classifier(nn.Module):
         self.batch_size = batch_size
         self.register_buffer("mean", _channel_stat(mean, "mean"), persistent=False)
         self.register_buffer("std", _channel_stat(std, "std"), persistent=False)
+        self.metadata = {}
         if self.std is not None and bool((self.std <= 0).any()):
             raise FortifyError(f"std must be positive, got {std!r}")
         self.eval()
 
     @property
     def device(self) -> torch.device:
-        for tensor in self.module.parameters():
-            return tensor.device
-        for tensor in self.module.buffers():
-            return tensor.device
+        for parameter in self.module.parameters():
+            return parameter.device
+        for buffer in self.module.buffers():
+            return buffer.device
         return torch.device("cpu")
 
     def normalize(self, x: Tensor) -> Tensor:

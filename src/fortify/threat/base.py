@@ -52,7 +52,7 @@ class Threat(ABC):
         return f"{type(self).__name__}({self.eps:g})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.eps == self.eps  # type: ignore[attr-defined]
+        return isinstance(other, Threat) and type(other) is type(self) and other.eps == self.eps
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.eps))

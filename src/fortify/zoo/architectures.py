@@ -9,6 +9,9 @@ from torch import nn
 
 from fortify.types import FortifyError
 
+SPEC_ATTRIBUTE = "fortify_spec"
+"""The attribute of a zoo module that ``zoo.save`` reads its architecture, input shape and classes from."""
+
 Builder = Callable[[tuple[int, ...], int], nn.Module]
 _ARCHITECTURES: dict[str, Builder] = {}
 
@@ -30,14 +33,16 @@ def create(arch: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Modu
     if arch not in _ARCHITECTURES:
         raise FortifyError(f"unknown architecture {arch!r}; choose one of {names()}")
     module = _ARCHITECTURES[arch](tuple(input_shape), int(num_classes))
-    module.fortify_spec = {"arch": arch, "input_shape": list(input_shape), "num_classes": int(num_classes)}
+    spec = {"arch": arch, "input_shape": list(input_shape), "num_classes": int(num_classes)}
+    setattr(module, SPEC_ATTRIBUTE, spec)
     return module
 
 
 def _image_shape(arch: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
     if len(input_shape) != 3:
         raise FortifyError(f"{arch} takes images (C, H, W), got input shape {input_shape}")
-    return input_shape  # type: ignore[return-value]
+    channels, height, width = input_shape
+    return channels, height, width
 
 
 @register("cnn-small")

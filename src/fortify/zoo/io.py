@@ -18,7 +18,7 @@ from torch import nn
 from fortify._version import __version__
 from fortify.model import Classifier
 from fortify.types import FortifyError, UnsafeFileError
-from fortify.zoo.architectures import create
+from fortify.zoo.architectures import SPEC_ATTRIBUTE, create
 
 META_KEY = "fortify"
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
@@ -31,7 +31,7 @@ def save(model: nn.Module, path: str | Path, **meta: Any) -> Path:
     class count, bounds, normalisation and the fortify version are recorded automatically.
     """
     module, clf_meta = _unwrap(model)
-    spec = getattr(module, "fortify_spec", None)
+    spec = getattr(module, SPEC_ATTRIBUTE, None)
     if spec is None:
         raise FortifyError(
             "only models built with ft.zoo.create(...) can be saved by name; for other modules save "
@@ -65,7 +65,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def load(path: str | Path, *, device: str | torch.device | None = None) -> Classifier:
-    """Rebuild the model saved at ``path`` as a ``Classifier``; its ``.metadata`` holds the JSON."""
+    """Rebuild the model saved at ``path`` as a ``Classifier``; its ``metadata`` holds the file's JSON."""
     meta = read_metadata(path)
     module = create(meta["arch"], tuple(meta["input_shape"]), meta["num_classes"])
     try:
