@@ -172,6 +172,10 @@ def test_attack_saves_the_adversarial_batch_inside_the_ball(trained, tmp_path, a
     assert summary["success_rate"] == pytest.approx(
         float(fooled.sum()) / float((saved["clean_pred"] == saved["y"]).sum())
     )
+    result = ft.Result.load(str(out.with_suffix(".json")))
+    assert result.kind == "attack" and result.per_attack[0].n_succeeded == int(fooled.sum())
+    assert result.attack_success_rate == summary["success_rate"]
+    assert result.threat is not None and result.threat.norm == norm
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from torch import Tensor
 
@@ -35,7 +35,7 @@ from fortify._validate import positive_int
 from fortify.attacks.base import check_labels
 from fortify.certify.smooth import ABSTAIN, Smooth, check_alpha
 from fortify.certify.statistics import max_certifiable_radius
-from fortify.result import Environment, Result
+from fortify.result import CertificationSection, CertifiedSample, Environment, Result
 from fortify.types import FortifyError, ProgressOption, reporting
 
 DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -109,7 +109,7 @@ def certification_result(
     """The reduce step: per-sample records (from one or many shards) -> a certification ``Result``."""
     radii = _check_radii(radii)
     ordered = sorted(samples, key=lambda s: s["index"])
-    section = {
+    section: CertificationSection = {
         "sigma": smooth.sigma,
         "n0": n0,
         "n": n,
@@ -118,7 +118,7 @@ def certification_result(
         "radii": radii,
         "certified_accuracy": [accuracy_at(ordered, r) for r in radii],
         "abstain_rate": sum(s["prediction"] == ABSTAIN for s in ordered) / max(1, len(ordered)),
-        "samples": ordered,
+        "samples": cast(list[CertifiedSample], ordered),
     }
     timing: dict[str, float] = {}
     if total_s is not None:

@@ -20,6 +20,9 @@ from fortify.cli.app import app
 from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
 from fortify.cli.progress import bar
 from fortify.cli.render import console, pct
+from fortify.evaluation.ledger import jsonable
+from fortify.model import Classifier
+from fortify.result import AttackRecord, Environment, Result, ThreatSpec
 from fortify.threat import L0, Threat, make_threat
 from fortify.types import Bounds, FortifyError
 
@@ -68,6 +71,45 @@ def targets_for(spec: str, y: torch.Tensor, num_classes: int, seed: int) -> torc
     return torch.full_like(y, cls)
 
 
+def attack_result(
+    clf: Classifier,
+    name: str,
+    config: dict[str, Any],
+    threat: Threat,
+    dataset: str,
+    seed: int,
+    summary: dict[str, Any],
+    correct: torch.Tensor,
+    fooled: torch.Tensor,
+) -> Result:
+    """The Result (kind ``"attack"``) of one attack run: its numbers as one ``per_attack`` record."""
+    record = AttackRecord(
+        name=name,
+        config=jsonable(config),
+        ran_on="all",
+        n_attacked=int(correct.sum()),
+        n_succeeded=int(fooled.sum()),
+        accuracy=summary["robust_accuracy"],
+        cumulative_accuracy=summary["robust_accuracy"],
+        time_s=summary["time_s"],
+    )
+    return Result(
+        kind="attack",
+        model=clf.describe(),
+        dataset=dataset,
+        threat=ThreatSpec(norm=threat.norm, eps=threat.eps),
+        suite=name,
+        seed=seed,
+        n_samples=summary["n"],
+        clean_accuracy=summary["clean_accuracy"],
+        robust_accuracy=summary["robust_accuracy"],
+        attack_success_rate=summary["success_rate"],
+        per_attack=[record],
+        timing={"total_s": summary["time_s"]},
+        environment=Environment.capture(str(clf.device)),
+    )
+
+
 @app.command("attack")
 def attack_command(
     model: ModelFile,
@@ -86,7 +128,10 @@ def attack_command(
         typer.Option(help="targeted attack: 'next' (label+1), 'random', or a class index (others only)"),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 250,
-    save: Annotated[Path | None, typer.Option(help="write x_adv, x, y and predictions (safetensors)")] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(help="write x_adv, x, y and predictions (safetensors) and the Result beside it (.json)"),
+    ] = None,
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:
@@ -160,4 +205,8 @@ def attack_command(
             "clean_pred": clean_pred,
         }
         save_file(tensors, str(save), metadata={"fortify": json.dumps(summary)})
-        console.print(f"wrote {save}")
+        record = save.with_suffix(".json")
+        attack_result(clf, entry.name, attacker.config(), threat, data, seed, summary, correct, fooled).save(
+            str(record)
+        )
+        console.print(f"wrote {save} and {record}")

@@ -23,13 +23,12 @@ from fortify.detect.calibration import (
     DETECTORS,
     CalibrationSource,
     DetectorSpec,
-    record_calibration,
     with_detector,
 )
 from fortify.result import Result
 from fortify.types import FortifyError
 
-__all__ = ["detector_spec", "detector_line", "with_detector", "record_calibration", "DetectorSpec"]
+__all__ = ["detector_spec", "detector_line", "with_detector", "DetectorSpec"]
 
 
 DetectorName = Annotated[

@@ -22,7 +22,7 @@ from fortify.cli.detector_opts import (
 from fortify.cli.progress import bars
 from fortify.cli.render import console, print_diagnostics, results_table
 from fortify.cli.report_cmd import publish
-from fortify.detect.calibration import record_calibration, with_detector
+from fortify.detect.calibration import with_detector
 from fortify.evaluation import evaluate, suite_names
 from fortify.threat import make_threat
 
@@ -64,7 +64,6 @@ def evaluate_command(
     result = evaluate(
         clf, x, y, threat, suite=suite, seed=seed, batch_size=batch_size, dataset=data, progress=bars
     )
-    record_calibration(result, calibration)
     console.print(results_table([result], f"{model} on {data} ({result.n_samples} samples)"))
     if calibration is not None:
         console.print(detector_line(result, calibration), highlight=False, markup=False, soft_wrap=True)

@@ -30,7 +30,7 @@ from fortify.cli.detector_opts import (
 )
 from fortify.cli.progress import bars
 from fortify.cli.render import console, pct, print_diagnostics
-from fortify.detect.calibration import record_calibration, with_detector
+from fortify.detect.calibration import with_detector
 from fortify.evaluation import suite_names, sweep
 from fortify.threat import make_threat
 
@@ -79,7 +79,6 @@ def sweep_command(
         dataset=data,
         progress=bars,
     )
-    record_calibration(result, calibration)
     curve = result.sweep
     assert curve is not None  # ft.sweep always records its curve
     table = Table(title=f"{model} on {data} ({result.n_samples} samples, {curve.method})")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import torch
 import typer
@@ -17,7 +17,7 @@ from fortify.cli.common import DatasetName, Device, Threads, setup_torch
 from fortify.cli.progress import bars
 from fortify.cli.render import console, pct
 from fortify.model import Classifier
-from fortify.result import Environment, Result, ThreatSpec
+from fortify.result import Environment, Result, ThreatSpec, TrainingSection
 from fortify.threat import make_threat
 from fortify.training import TrainConfig, TrainingHistory, method_names, train
 from fortify.types import FortifyError
@@ -65,7 +65,7 @@ def train_and_save(
         pgd = PGD(steps=TEST_PGD_STEPS, seed=config.seed)
         robust = robust_accuracy(pgd, clf, x_test[:test_n], y_test[:test_n], threat, batch_size=250)
         metrics[f"test_pgd{TEST_PGD_STEPS}_accuracy"] = robust
-    training = history.model_dump()
+    training = cast(TrainingSection, history.model_dump())
     zoo.save(
         clf,
         out / "model.safetensors",

@@ -15,6 +15,7 @@ sub-modules may declare them too, so that adaptive evaluation attacks it with BP
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +36,7 @@ class Detector(nn.Module):
         super().__init__()
         self._threshold: float | None = None
         self._fpr: float | None = None
+        self._source: dict[str, object] | None = None
 
     @property
     def calibrated(self) -> bool:
@@ -52,6 +54,7 @@ class Detector(nn.Module):
     @threshold.setter
     def threshold(self, value: float) -> None:
         self._threshold, self._fpr = number("threshold", value, finite=True), None
+        self._source = None
 
     def score(self, x: Tensor) -> Tensor:
         """Differentiable suspicion scores ``(N,)`` for inputs ``(N, ...)``; higher is more suspicious."""
@@ -73,12 +76,21 @@ class Detector(nn.Module):
         threshold = self.threshold
         return self.scores(x, batch_size=batch_size) > threshold
 
-    def calibrate(self, x_clean: Tensor, fpr: float = DEFAULT_FPR, *, batch_size: int = 512) -> Detector:
+    def calibrate(
+        self,
+        x_clean: Tensor,
+        fpr: float = DEFAULT_FPR,
+        *,
+        batch_size: int = 512,
+        source: Mapping[str, object] | None = None,
+    ) -> Detector:
         """Set ``threshold`` to the ``(1 - fpr)`` quantile of the scores of clean inputs; returns self.
 
         Exactly ``floor(fpr * n)`` of the ``n`` clean inputs score above it (fewer only where scores
         tie), so on fresh clean data from the same distribution the false-positive rate is ``fpr`` up
-        to sampling error. Needs at least ``1 / fpr`` clean samples.
+        to sampling error. Needs at least ``1 / fpr`` clean samples. ``source`` says where ``x_clean``
+        came from (``dataset``, ``split``, ``start``, ``n``); ``describe`` then records it as
+        ``calibration``.
         """
         if not is_number(fpr) or not 0.0 < fpr < 1.0:
             raise FortifyError(f"fpr must be a fraction strictly between 0 and 1, got {fpr!r}")
@@ -93,14 +105,19 @@ class Detector(nn.Module):
         above = math.floor(fpr * n)
         self._threshold = float(scores.sort().values[n - 1 - above])
         self._fpr = float(fpr)
+        self._source = dict(source) if source is not None else None
         return self
 
     def describe(self) -> dict[str, object]:
-        """JSON-ready description: name, flags, threshold and the FPR it was calibrated at."""
-        return {
+        """JSON-ready description: name, flags, threshold, the FPR it was calibrated at and, when
+        ``calibrate`` was told, where its clean data came from (``calibration``)."""
+        info: dict[str, object] = {
             "name": type(self).__name__,
             "differentiable": self.differentiable,
             "randomized": self.randomized,
             "threshold": self._threshold,
             "fpr": self._fpr,
         }
+        if self._source is not None:
+            info["calibration"] = dict(self._source)
+        return info

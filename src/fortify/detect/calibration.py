@@ -4,7 +4,8 @@
 (feature squeezing with the given squeezers), calibrates it at ``spec.fpr`` on clean images the
 evaluation does not score (the first ``spec.calibration_n`` images of the dataset's *train* split,
 those after the evaluated ones when the evaluation itself runs on the train split) and returns the
-defended model with a ``CalibrationSource`` saying where it was calibrated, for the result's record.
+defended model and a ``CalibrationSource`` saying where it was calibrated; the detector records it
+too, so every result of the model says so (``Result.detector["calibration"]``).
 The CLI's ``--detector`` options and the runtime guard build on this.
 """
 
@@ -17,7 +18,6 @@ from fortify.defenses import BitDepth, MedianFilter, defend
 from fortify.defenses.preprocess import Preprocessor
 from fortify.detect.squeeze import FeatureSqueezing
 from fortify.model import Classifier
-from fortify.result import Result
 from fortify.types import FortifyError
 
 DETECTORS = ("squeeze",)
@@ -79,13 +79,7 @@ def with_detector(
             f"no {CALIBRATION_SPLIT} images of {dataset} are left to calibrate the detector on after the "
             f"{n_scored} evaluated ones; evaluate on --split test or with a smaller --n"
         )
-    detector = FeatureSqueezing(clf, spec.squeezers()).to(clf.device)
-    detector.calibrate(x.to(clf.device), fpr=spec.fpr, batch_size=clf.batch_size)
     source = CalibrationSource(dataset, CALIBRATION_SPLIT, start, x.shape[0])
+    detector = FeatureSqueezing(clf, spec.squeezers()).to(clf.device)
+    detector.calibrate(x.to(clf.device), fpr=spec.fpr, batch_size=clf.batch_size, source=source.record())
     return defend(clf, detector=detector), source
-
-
-def record_calibration(result: Result, calibration: CalibrationSource | None) -> None:
-    """Add where the detector was calibrated to ``result.detector`` (no-op without one)."""
-    if calibration is not None and result.detector is not None:
-        result.detector["calibration"] = calibration.record()

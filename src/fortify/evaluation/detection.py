@@ -27,6 +27,7 @@ for ``c`` from 1 to 100.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -35,6 +36,7 @@ from fortify._validate import positive_float, positive_int
 from fortify.attacks import APGD, Attack
 from fortify.evaluation.adaptive import AdaptivePlan, AttackView, plan_for, straight_through
 from fortify.model import Classifier
+from fortify.result import DetectorRecord
 from fortify.threat import Threat
 from fortify.types import DetectorLike, FortifyError, detector_of
 
@@ -140,7 +142,7 @@ class EvadeDetector(Attack):
 
 def detector_summary(
     clf: Classifier, x: Tensor, correct: Tensor, adv_flagged: Tensor
-) -> dict[str, object] | None:
+) -> DetectorRecord | None:
     """The ``Result.detector`` record: description, flag rate on clean inputs and at the attack points.
 
     ``adversarial_flag_rate`` is over the clean-correct samples, each at its final attack point (the
@@ -150,9 +152,10 @@ def detector_summary(
     if detector is None:
         return None
     n_correct = int(correct.sum())
-    return {
+    record = {
         **detector.describe(),
         "in_objective": True,
         "clean_flag_rate": float(flags(clf, x).float().mean()),
         "adversarial_flag_rate": float(adv_flagged[correct].float().mean()) if n_correct else None,
     }
+    return cast(DetectorRecord, record)

@@ -106,12 +106,13 @@ TRAINING_METRICS = ("loss", "accuracy", "val_accuracy", "val_robust_accuracy", "
 
 def training_curves(result: Result) -> list[tuple[str, float, int]]:
     """Per-epoch training history of a training Result as ``("train.<field>", value, epoch)``."""
-    epochs = (result.sections.get("training") or {}).get("epochs") or []
+    training = result.sections.get("training")
+    epochs = training.get("epochs", []) if training is not None else []
     return [
-        (f"train.{name}", float(record[name]), int(record["epoch"]))
+        (f"train.{name}", float(value), int(record["epoch"]))
         for record in epochs
         for name in TRAINING_METRICS
-        if isinstance(record, dict) and isinstance(record.get(name), (int, float))
+        if "epoch" in record and isinstance(value := record.get(name), (int, float))
     ]
 
 

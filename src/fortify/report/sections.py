@@ -210,7 +210,7 @@ def detector_section(result: Result) -> str:
         ["adversarial flag rate (final attack points)", pct(_fraction(record.get("adversarial_flag_rate")))],
     ]
     calibration = record.get("calibration")
-    if isinstance(calibration, dict):
+    if calibration is not None:
         rows.append(["calibrated on", readers.calibration_label(calibration)])
     objective = (
         "with the detector in the attack objective"

@@ -1,7 +1,8 @@
 """The one result schema shared by evaluation, certification, training, report, MLflow and the gate.
 
-``schema`` holds the versioned ``Result`` and its parts, ``gallery`` the stored adversarial examples,
-``readers`` the numbers the report, MLflow and the gate take out of Results.
+``schema`` holds the versioned ``Result`` and its parts, ``sections`` its typed sections and detector
+record, ``gallery`` the stored adversarial examples, ``readers`` the numbers the report, MLflow and the
+gate take out of Results.
 """
 
 from fortify.result.gallery import GalleryEntry
@@ -18,6 +19,13 @@ from fortify.result.schema import (
     Sweep,
     ThreatSpec,
 )
+from fortify.result.sections import (
+    CertificationSection,
+    CertifiedSample,
+    DetectorRecord,
+    Sections,
+    TrainingSection,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -32,4 +40,9 @@ __all__ = [
     "Sweep",
     "Environment",
     "GalleryEntry",
+    "Sections",
+    "CertificationSection",
+    "CertifiedSample",
+    "TrainingSection",
+    "DetectorRecord",
 ]

@@ -3,11 +3,9 @@
 Optional parts of a Result (sweep, slices, calibration, certification) may be absent; every reader
 returns ``None`` or an empty list then, never raises for a missing part.
 
-The certification section is read from ``result.sections["certification"]`` in any of these shapes:
-``{"curve": [{"radius": r, "certified_accuracy": a}, ...]}``, ``{"radii": [...],
-"certified_accuracy": [...]}``, or per-sample ``{"samples": [{"radius": r, "correct": bool}, ...]}``
-(``radius`` is the certified L2 radius of the prediction, ``correct`` whether it equals the label;
-abstentions have ``correct`` false).
+The certification section (``fortify.result.sections.CertificationSection``) gives the curve as
+``radii`` / ``certified_accuracy``, or per sample (``samples``: ``radius`` the certified L2 radius of
+the prediction, ``correct`` whether it equals the label; abstentions have ``correct`` false).
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fortify.result.schema import Result
+from fortify.result.sections import CalibrationRecord, CertificationSection, DetectorRecord
 
 MAX_GALLERY = 8
 """Samples a report's gallery shows at most."""
@@ -49,7 +48,7 @@ def threat_label(result: Result) -> str:
     return f"{result.threat.norm} {result.threat.eps:g}" if result.threat else "no threat"
 
 
-def detector_label(record: dict[str, Any]) -> str:
+def detector_label(record: DetectorRecord) -> str:
     """``FeatureSqueezing (BitDepth bits=5, MedianFilter size=2)`` from a ``Result.detector`` record."""
     parts = [
         str(part.get("name", "?"))
@@ -61,7 +60,7 @@ def detector_label(record: dict[str, Any]) -> str:
     return f"{name} ({', '.join(parts)})" if parts else name
 
 
-def calibration_label(calibration: dict[str, Any]) -> str:
+def calibration_label(calibration: CalibrationRecord) -> str:
     """Where a detector was calibrated, e.g. ``1000 clean train images of fashion-mnist, from index 0``."""
     return (
         f"{calibration.get('n', '?')} clean {calibration.get('split', '?')} images of "
@@ -180,21 +179,12 @@ def _rows_from_samples(result: Result, kind: str, key_of: Any) -> list[ClassRow]
 def certification_curve(result: Result) -> Curve | None:
     """Certified accuracy against L2 radius from ``sections["certification"]``, or ``None``."""
     section = result.sections.get("certification")
-    if not isinstance(section, dict):
+    if section is None:
         return None
-    try:
-        if isinstance(section.get("curve"), list):
-            points = sorted((float(p["radius"]), float(p["certified_accuracy"])) for p in section["curve"])
-            return Curve("certified accuracy", [p[0] for p in points], [p[1] for p in points])
-        if isinstance(section.get("radii"), list) and isinstance(section.get("certified_accuracy"), list):
-            return Curve(
-                "certified accuracy",
-                [float(r) for r in section["radii"]],
-                [float(a) for a in section["certified_accuracy"]],
-            )
-        samples = _certified_samples(section)
-    except (KeyError, TypeError, ValueError):
-        return None
+    radii, accuracy = section.get("radii"), section.get("certified_accuracy")
+    if radii is not None and accuracy is not None and len(radii) == len(accuracy):
+        return Curve("certified accuracy", list(radii), list(accuracy))
+    samples = _certified_samples(section)
     if not samples:
         return None
     top = max(r for r, _ in samples)
@@ -209,12 +199,9 @@ def certified_accuracy_at(result: Result, radius: float) -> float | None:
     cannot rise with the radius); ``None`` when nothing covers ``radius``.
     """
     section = result.sections.get("certification")
-    if not isinstance(section, dict):
+    if section is None:
         return None
-    try:
-        samples = _certified_samples(section)
-    except (KeyError, TypeError, ValueError):
-        samples = []
+    samples = _certified_samples(section)
     if samples:
         return _fraction_certified(samples, radius)
     curve = certification_curve(result)
@@ -224,11 +211,13 @@ def certified_accuracy_at(result: Result, radius: float) -> float | None:
     return covering[0] if covering else None
 
 
-def _certified_samples(section: dict[str, Any]) -> list[tuple[float, bool]]:
-    records = section.get("samples")
-    if not isinstance(records, list):
-        return []
-    return [(float(r["radius"] or 0.0), bool(r["correct"])) for r in records]
+def _certified_samples(section: CertificationSection) -> list[tuple[float, bool]]:
+    """``(radius, correct)`` of the section's samples that record both."""
+    return [
+        (float(r.get("radius") or 0.0), bool(r["correct"]))
+        for r in section.get("samples", [])
+        if "correct" in r
+    ]
 
 
 def _fraction_certified(samples: list[tuple[float, bool]], radius: float) -> float:

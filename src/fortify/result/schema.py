@@ -4,7 +4,8 @@ A ``Result`` is versioned JSON (``MAJOR.MINOR``). Minor versions only add option
 accepts any result with its own major version and a minor version no newer than its own; anything
 else is refused with a clear error instead of being half-read.
 Later capabilities add their own sections (``sweep``, ``certification``, ``training``...) as optional
-fields, never by changing the meaning of an existing one.
+fields, never by changing the meaning of an existing one. Since 1.3 the sections and the detector record
+are typed, one shape each (``fortify.result.sections``); older documents are read and brought to it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import platform
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fortify._version import __version__
 from fortify.result.gallery import GalleryEntry
+from fortify.result.sections import DetectorRecord, Sections, normalised_sections
 from fortify.types import FortifyError
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 
 def _major(version: str) -> int:
@@ -178,7 +180,7 @@ class Environment(_Model):
 
 
 class Result(_Model):
-    """Outcome of one evaluation (or certification / training run) of one model.
+    """Outcome of one evaluation (or certification / training run, or single attack) of one model.
 
     ``robust_accuracy`` is the per-sample worst case: a sample counts as robust only if it is classified
     correctly clean and under every attack of the suite. ``attack_success_rate`` is the fraction of
@@ -186,7 +188,9 @@ class Result(_Model):
     """
 
     schema_version: str = SCHEMA_VERSION
-    kind: Literal["evaluation", "certification", "training"] = "evaluation"
+    kind: Literal["evaluation", "certification", "training", "attack"] = Field(
+        default="evaluation", description="'attack' (1.3): one attack run by `fortify attack`"
+    )
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     model: dict[str, Any] = Field(default_factory=dict)
     dataset: str | None = None
@@ -209,16 +213,24 @@ class Result(_Model):
         default=None,
         description="adversarial examples the evaluation found, for the report (1.2; None: not kept)",
     )
-    detector: dict[str, Any] | None = Field(
+    detector: DetectorRecord | None = Field(
         default=None,
-        description="the model's detector (1.2): its description, in_objective, clean_flag_rate and "
-        "adversarial_flag_rate (clean-correct samples at their final attack points), and from the CLI "
-        "calibration (dataset, split, start, n); None: no detector",
+        description="the model's detector (1.2; typed 1.3): its description (with where it was "
+        "calibrated), in_objective, clean_flag_rate and adversarial_flag_rate (clean-correct samples at "
+        "their final attack points); None: no detector",
     )
-    sections: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Optional sections added by later capabilities (sweep, certification, training...)",
+    sections: Sections = Field(
+        default_factory=lambda: Sections(),
+        description="Optional sections added by later capabilities (certification, training...; typed 1.3)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_shape(cls, data: Any) -> Any:
+        """Bring sections written before 1.3 to their one shape (see ``fortify.result.sections``)."""
+        if isinstance(data, dict) and "sections" in data:
+            return {**data, "sections": normalised_sections(data["sections"])}
+        return data
 
     @property
     def reliable(self) -> bool:
