@@ -53,6 +53,14 @@ def tiny_mlp() -> tuple[ft.Classifier, torch.Tensor, torch.Tensor]:
     return _trained("mlp", "breast-cancer", epochs=30)
 
 
+@pytest.fixture(scope="session")
+def tiny_guarded(tiny_cnn) -> tuple[ft.Classifier, torch.Tensor, torch.Tensor]:
+    """The tiny CNN behind feature squeezing (2-bit depth) calibrated at 5% FPR, and held-out samples."""
+    clf, x, y = tiny_cnn
+    detector = ft.detect.FeatureSqueezing(clf, [ft.defenses.BitDepth(2)]).calibrate(x[:128], fpr=0.05)
+    return ft.defenses.defend(clf, detector=detector), x[128:], y[128:]
+
+
 def fashion_mnist_available() -> bool:
     try:
         ft.data.load("fashion-mnist", "test", n=1)

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fortify as ft
-from fortify.cli.main import main
 from fortify.gate import Policy, check, junit_xml, load_policy
 from tests.report.factories import make_result
 
@@ -134,54 +133,3 @@ def test_junit_xml_has_one_testcase_per_check_and_failures_with_messages():
     assert suite is not None and suite.get("tests") == "3" and suite.get("failures") == "1"
     failure = suite.find("testcase[@name='min clean accuracy']/failure")
     assert failure is not None and failure.get("message") == "measured 90.0%, required >= 95.0%"
-
-
-@pytest.fixture
-def files(tmp_path):
-    make_result().save(str(tmp_path / "eval.json"))
-    make_result(clean=0.95).save(str(tmp_path / "old.json"))
-    write(tmp_path, "pass.yaml", GOOD_POLICY)
-    write(tmp_path, "fail.yaml", "min_clean_accuracy: 0.99\nmax_clean_accuracy_drop: 0.01\n")
-    return tmp_path
-
-
-def test_cli_exit_0_on_pass_and_1_on_fail_with_junit(files, capsys):
-    assert main(["gate", "--policy", str(files / "pass.yaml"), str(files / "eval.json")]) == 0
-    assert "GATE PASSED" in capsys.readouterr().out
-    junit = files / "ci" / "gate.xml"
-    code = main(
-        [
-            "gate",
-            "--policy",
-            str(files / "fail.yaml"),
-            "--baseline",
-            str(files / "old.json"),
-            "--junit",
-            str(junit),
-            str(files / "eval.json"),
-        ]
-    )
-    out = capsys.readouterr().out
-    assert code == 1 and "GATE FAILED: 2 of 3 checks failed" in out and "min clean accuracy" in out
-    assert ElementTree.parse(junit).getroot().find("testsuite").get("failures") == "2"
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--policy", "missing.yaml", "eval.json"], "cannot read policy file"),
-        (["--policy", "bad.yaml", "eval.json"], "surprise: unknown key"),
-        (["--policy", "pass.yaml", "nope.json"], "cannot read result file"),
-        (["--policy", "pass.yaml", "garbage.json"], "invalid JSON"),
-        (["--policy", "pass.yaml", "future.json"], "schema version '2.0' is not supported"),
-        (["--policy", "fail.yaml", "eval.json"], "pass --baseline"),
-    ],
-)
-def test_cli_bad_input_is_one_line_and_exit_2(files, capsys, monkeypatch, args, message):
-    write(files, "bad.yaml", "surprise: 1\n")
-    write(files, "garbage.json", "{{{")
-    write(files, "future.json", '{"schema_version": "2.0"}')
-    monkeypatch.chdir(files)
-    assert main(["gate", *args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and "\n" not in err and "Traceback" not in err

@@ -2,7 +2,9 @@
 
 Add one ``AttackCase`` per attack configuration; ``test_contract.py`` then checks the contract for it:
 ball, bounds, shape, dtype, device, untouched samples, no-worse-than-clean, labels of any integer dtype.
-``threats`` lists the norms the attack supports; ``eps`` are radii on the tiny synthetic model.
+``threats`` lists the norms the attack supports; ``eps`` are radii on the tiny synthetic model (a pixel
+count for ``l0``). ``model`` names the fixture the case runs on: ``tiny_cnn`` (images), ``tiny_mlp``
+(a table, for the tabular attack) or ``tiny_guarded`` (the CNN behind a detector, for EvadeDetector).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import fortify as ft
+from fortify.evaluation.detection import EvadeDetector
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,12 @@ class AttackCase:
     threats: tuple[str, ...] = ("linf", "l2")
     eps: dict[str, float] = field(default_factory=lambda: {"linf": 0.3, "l2": 2.0})
     breaks_undefended: bool = True
+    model: str = "tiny_cnn"
+
+    def threat(self, norm: str, scale: float = 1.0) -> ft.Threat:
+        """The case's threat of ``norm`` at ``scale`` times its radius (at least one pixel for l0)."""
+        eps = self.eps[norm] * scale
+        return ft.L0(max(1, round(eps))) if norm == "l0" else ft.make_threat(norm, eps)
 
 
 CASES: list[AttackCase] = [
@@ -39,5 +48,25 @@ CASES: list[AttackCase] = [
         "hopskipjump",
         lambda: ft.attacks.HopSkipJump(n_queries=120, steps=4, init_evals=10),
         breaks_undefended=False,
+    ),
+    AttackCase(
+        "onepixel",
+        lambda: ft.attacks.OnePixel(pixels=1, population=8, steps=3),
+        threats=("l0",),
+        eps={"l0": 1},
+        breaks_undefended=False,
+    ),
+    AttackCase(
+        "constrained-pgd",
+        lambda: ft.attacks.ConstrainedPGD(steps=5),
+        eps={"linf": 0.2, "l2": 1.0},
+        breaks_undefended=False,
+        model="tiny_mlp",
+    ),
+    AttackCase(
+        "evade-detector",
+        lambda: EvadeDetector(inner=ft.attacks.APGD(loss="dlr", targeted=True, steps=5), n_targets=2),
+        breaks_undefended=False,
+        model="tiny_guarded",
     ),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fortify as ft
@@ -16,12 +16,18 @@ TARGETED = [(case, norm) for case, norm in PAIRS if case.make().supports_targete
 
 
 def _threat(case: AttackCase, norm: str, scale: float = 1.0) -> ft.Threat:
-    return ft.make_threat(norm, case.eps[norm] * scale)
+    return case.threat(norm, scale)
+
+
+@pytest.fixture
+def model(request, case):
+    """The case's model and test data: ``(clf, x, y)`` from the fixture the case names."""
+    return request.getfixturevalue(case.model)
 
 
 @pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
-def test_output_stays_in_ball_and_bounds_with_same_shape_dtype_device(tiny_cnn, case, norm):
-    clf, x, y = tiny_cnn
+def test_output_stays_in_ball_and_bounds_with_same_shape_dtype_device(model, case, norm):
+    clf, x, y = model
     threat = _threat(case, norm)
     x_adv = case.make()(clf, x[:32], y[:32], threat)
     assert x_adv.shape == x[:32].shape and x_adv.dtype == x.dtype and x_adv.device == x.device
@@ -31,8 +37,8 @@ def test_output_stays_in_ball_and_bounds_with_same_shape_dtype_device(tiny_cnn, 
 
 
 @pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
-def test_misclassified_samples_are_returned_unchanged(tiny_cnn, case, norm):
-    clf, x, y = tiny_cnn
+def test_misclassified_samples_are_returned_unchanged(model, case, norm):
+    clf, x, y = model
     wrong = (y[:16] + 1) % clf.num_classes  # every sample "misclassified" w.r.t. these labels
     x_adv = case.make()(clf, x[:16], wrong, _threat(case, norm))
     already = clf.predict(x[:16]) != wrong
@@ -41,8 +47,8 @@ def test_misclassified_samples_are_returned_unchanged(tiny_cnn, case, norm):
 
 
 @pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
-def test_failed_samples_are_no_worse_than_clean(tiny_cnn, case, norm):
-    clf, x, y = tiny_cnn
+def test_failed_samples_are_no_worse_than_clean(model, case, norm):
+    clf, x, y = model
     threat = _threat(case, norm, scale=0.1)  # too small to break most samples
     x_adv = case.make()(clf, x[:32], y[:32], threat)
     with torch.no_grad():
@@ -55,16 +61,16 @@ def test_failed_samples_are_no_worse_than_clean(tiny_cnn, case, norm):
 
 @pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.int16])
-def test_labels_of_any_integer_dtype(tiny_cnn, case, norm, dtype):
-    clf, x, y = tiny_cnn
+def test_labels_of_any_integer_dtype(model, case, norm, dtype):
+    clf, x, y = model
     threat = _threat(case, norm)
     x_ref = case.make()(clf, x[:8], y[:8], threat)
     assert torch.equal(case.make()(clf, x[:8], y[:8].to(dtype), threat), x_ref)
 
 
 @pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
-def test_batch_of_one_and_reproducible_under_seed(tiny_cnn, case, norm):
-    clf, x, y = tiny_cnn
+def test_batch_of_one_and_reproducible_under_seed(model, case, norm):
+    clf, x, y = model
     threat = _threat(case, norm)
     one = case.make()(clf, x[:1], y[:1], threat)
     assert one.shape == x[:1].shape
@@ -76,16 +82,17 @@ def test_batch_of_one_and_reproducible_under_seed(tiny_cnn, case, norm):
     [p for p in PAIRS if p[0].breaks_undefended],
     ids=[i for p, i in zip(PAIRS, IDS, strict=True) if p[0].breaks_undefended],
 )
-def test_breaks_an_undefended_model(tiny_cnn, case, norm):
-    clf, x, y = tiny_cnn
+def test_breaks_an_undefended_model(model, case, norm):
+    clf, x, y = model
     x_adv = case.make()(clf, x[:64], y[:64], _threat(case, norm))
     assert float((clf.predict(x_adv) == y[:64]).float().mean()) <= 0.1
 
 
 @pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
 @given(eps_scale=st.floats(0.01, 1.5), n=st.integers(1, 12), double=st.booleans())
-def test_property_ball_bounds_dtype_for_any_eps_and_size(tiny_cnn, case, norm, eps_scale, n, double):
-    clf, x, y = tiny_cnn
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # ``model`` is a session fixture
+def test_property_ball_bounds_dtype_for_any_eps_and_size(model, case, norm, eps_scale, n, double):
+    clf, x, y = model
     xs = x[:n].double() if double else x[:n]
     model = clf.double() if double else clf
     try:
@@ -99,8 +106,8 @@ def test_property_ball_bounds_dtype_for_any_eps_and_size(tiny_cnn, case, norm, e
 
 
 @pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
-def test_returned_logits_are_the_models_logits_at_the_returned_points(tiny_cnn, case, norm):
-    clf, x, y = tiny_cnn
+def test_returned_logits_are_the_models_logits_at_the_returned_points(model, case, norm):
+    clf, x, y = model
     out = case.make().attack(clf, x[:24], y[:24], _threat(case, norm))
     assert out.logits is not None and out.logits.shape == (24, clf.num_classes)
     with torch.no_grad():
@@ -109,8 +116,8 @@ def test_returned_logits_are_the_models_logits_at_the_returned_points(tiny_cnn, 
 
 
 @pytest.mark.parametrize(("case", "norm"), TARGETED, ids=[f"{c.id}-{n}" for c, n in TARGETED])
-def test_targets_equal_to_true_labels_are_refused(tiny_cnn, case, norm):
-    clf, x, y = tiny_cnn
+def test_targets_equal_to_true_labels_are_refused(model, case, norm):
+    clf, x, y = model
     attack = type(case.make())(targeted=True)
     targets = (y[:6] + 1) % clf.num_classes
     targets[3] = y[3]

@@ -96,7 +96,7 @@ class ConstrainedPGD(Attack):
             moved = relaxed[live] + step * threat.ascent_direction(grad)
             relaxed[live] = rules.project(moved, x[live], threat, model.bounds, discrete=False)
             point = rules.project(relaxed[live], x[live], threat, model.bounds)
-            value = margin(model.scores(point, live), y[live], self.targeted)
+            value = margin(model.scores(point, live), y[live], self.targeted).to(best_margin.dtype)
             better = value > best_margin[live]
             best[live[better]], best_margin[live[better]] = point[better], value[better]
             live = live[best_margin[live] <= 0]
