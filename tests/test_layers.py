@@ -16,6 +16,7 @@ SRC = Path(fortify.__file__).parent
 RANK = {
     "types": 0,
     "_validate": 0,
+    "_registry": 0,
     "_version": 0,
     "data": 1,
     "threat": 1,

@@ -1,4 +1,6 @@
-"""The attacks by name: what the CLI and suites look up, with each attack's paper and threat types."""
+"""The attacks by name: the one table of attack names, which the CLI and the evaluation suites look up,
+with each attack's paper and threat types. An attack class's ``name`` is its entry's name; the
+configurations of one class (APGD with the CE or the DLR loss) have one entry each."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fortify._registry import Registry
 from fortify.attacks.apgd import APGD, APGDT
 from fortify.attacks.base import Attack
 from fortify.attacks.cw import CW
@@ -45,9 +48,13 @@ class CatalogEntry:
 
 
 _ENTRIES = [
-    CatalogEntry("fgsm", FGSM, "Goodfellow et al., ICLR 2015", ("linf", "l2"), "gradients", None),
+    CatalogEntry(FGSM.name, FGSM, "Goodfellow et al., ICLR 2015", ("linf", "l2"), "gradients", None),
     CatalogEntry(
-        "pgd", lambda **kw: PGD(**{"steps": 40, **kw}), "Madry et al., ICLR 2018", ("linf", "l2"), "gradients"
+        PGD.name,
+        lambda **kw: PGD(**{"steps": 40, **kw}),
+        "Madry et al., ICLR 2018",
+        ("linf", "l2"),
+        "gradients",
     ),
     CatalogEntry(
         "apgd-ce", lambda **kw: APGD(loss="ce", **kw), "Croce & Hein, ICML 2020", ("linf", "l2"), "gradients"
@@ -59,22 +66,26 @@ _ENTRIES = [
         ("linf", "l2"),
         "gradients",
     ),
-    CatalogEntry("apgd-t", APGDT, "Croce & Hein, ICML 2020", ("linf", "l2"), "gradients"),
-    CatalogEntry("cw", CW, "Carlini & Wagner, IEEE S&P 2017", ("l2",), "gradients"),
-    CatalogEntry("deepfool", DeepFool, "Moosavi-Dezfooli et al., CVPR 2016", ("linf", "l2"), "gradients"),
-    CatalogEntry("fmn", FMN, "Pintor et al., NeurIPS 2021 (minimum norm)", ("linf", "l2"), "gradients"),
-    CatalogEntry("square", Square, "Andriushchenko et al., ECCV 2020", ("linf", "l2"), "scores", "n_queries"),
+    CatalogEntry(APGDT.name, APGDT, "Croce & Hein, ICML 2020", ("linf", "l2"), "gradients"),
+    CatalogEntry(CW.name, CW, "Carlini & Wagner, IEEE S&P 2017", ("l2",), "gradients"),
+    CatalogEntry(DeepFool.name, DeepFool, "Moosavi-Dezfooli et al., CVPR 2016", ("linf", "l2"), "gradients"),
+    CatalogEntry(FMN.name, FMN, "Pintor et al., NeurIPS 2021 (minimum norm)", ("linf", "l2"), "gradients"),
     CatalogEntry(
-        "hopskipjump",
+        Square.name, Square, "Andriushchenko et al., ECCV 2020", ("linf", "l2"), "scores", "n_queries"
+    ),
+    CatalogEntry(
+        HopSkipJump.name,
         HopSkipJump,
         "Chen, Jordan & Wainwright, IEEE S&P 2020",
         ("linf", "l2"),
         "labels",
         "n_queries",
     ),
-    CatalogEntry("onepixel", OnePixel, "Su, Vargas & Sakurai, IEEE TEVC 2019", ("l0",), "scores"),
+    CatalogEntry(OnePixel.name, OnePixel, "Su, Vargas & Sakurai, IEEE TEVC 2019", ("l0",), "scores"),
 ]
-CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in _ENTRIES}
+CATALOG: Registry[CatalogEntry] = Registry("attack")
+for _entry in _ENTRIES:
+    CATALOG.add(_entry.name, _entry)
 
 
 def lookup(name: str) -> CatalogEntry:
@@ -82,4 +93,4 @@ def lookup(name: str) -> CatalogEntry:
     key = name.lower().replace("_", "-")
     if key not in CATALOG:
         raise FortifyError(f"unknown attack {name!r}; choose one of {', '.join(CATALOG)}")
-    return CATALOG[key]
+    return CATALOG.get(key)

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from fortify.attacks import APGD, FGSM, FMN, PGD, Attack
-from fortify.attacks.square import Square
+from fortify._registry import Registry
+from fortify.attacks import APGD, Attack
+from fortify.attacks.catalog import lookup
 from fortify.evaluation.detection import EvadeDetector
 from fortify.threat import Threat
-from fortify.types import FortifyError
 
 
 @dataclass(frozen=True)
@@ -60,28 +60,32 @@ class Evidence:
     detector: bool = False
 
 
+def named(
+    name: str, seed: int, *, ran_on: Literal["all", "remaining"] = "remaining", **options: Any
+) -> SuiteEntry:
+    """The entry for catalogue attack ``name`` (``fortify.attacks.catalog``, the one table of attack
+    names) built with ``seed`` and ``options``; attacks that need only outputs are marked black-box."""
+    entry = lookup(name)
+    return SuiteEntry(name, entry.build(seed=seed, **options), ran_on, black_box=entry.access != "gradients")
+
+
 SuiteFactory = Callable[[Threat, int, Evidence], list[SuiteEntry]]
-_SUITES: dict[str, SuiteFactory] = {}
+_SUITES: Registry[SuiteFactory] = Registry("suite")
 
 
 def register_suite(name: str) -> Callable[[SuiteFactory], SuiteFactory]:
-    def add(factory: SuiteFactory) -> SuiteFactory:
-        _SUITES[name] = factory
-        return factory
-
-    return add
+    """Decorator: make a suite factory known to ``ft.evaluate(suite=name)``."""
+    return _SUITES.register(name)
 
 
 def suite_names() -> list[str]:
-    return sorted(_SUITES)
+    return _SUITES.names()
 
 
 def build_suite(name: str, threat: Threat, seed: int, evidence: Evidence | None = None) -> list[SuiteEntry]:
     """The entries of suite ``name``; without ``evidence``, a deterministic 10-class image model with
     informative gradients is assumed."""
-    if name not in _SUITES:
-        raise FortifyError(f"unknown suite {name!r}; choose one of {suite_names()}")
-    return _SUITES[name](threat, seed, evidence or Evidence(num_classes=10))
+    return _SUITES.get(name)(threat, seed, evidence or Evidence(num_classes=10))
 
 
 @register_suite("quick")
@@ -93,11 +97,11 @@ def quick(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
     """
     stop = not evidence.randomized
     iterative = (
-        SuiteEntry("apgd-dlr", APGD(loss="dlr", steps=20, early_stop=stop, seed=seed), ran_on="all")
+        named("apgd-dlr", seed, ran_on="all", steps=20, early_stop=stop)
         if evidence.ce_gradients_vanish and evidence.num_classes >= 3
-        else SuiteEntry("pgd", PGD(steps=20, early_stop=stop, seed=seed), ran_on="all")
+        else named("pgd", seed, ran_on="all", steps=20, early_stop=stop)
     )
-    entries = [SuiteEntry("fgsm", FGSM(seed=seed), ran_on="all"), iterative, evasion(evidence, 3, seed, 20)]
+    entries = [named("fgsm", seed, ran_on="all"), iterative, evasion(evidence, 3, seed, 20)]
     return [e for e in entries if e is not None]
 
 
@@ -106,7 +110,7 @@ def evasion(evidence: Evidence, targets: int, seed: int, steps: int) -> SuiteEnt
     if not evidence.detector:
         return None
     inner = APGD(loss="dlr", steps=steps, targeted=True, early_stop=not evidence.randomized, seed=seed)
-    return SuiteEntry("evade-detector", EvadeDetector(inner=inner, n_targets=targets, seed=seed))
+    return SuiteEntry(EvadeDetector.name, EvadeDetector(inner=inner, n_targets=targets, seed=seed))
 
 
 def _targeted(evidence: Evidence, targets: int, seed: int, steps: int) -> SuiteEntry | None:
@@ -114,15 +118,14 @@ def _targeted(evidence: Evidence, targets: int, seed: int, steps: int) -> SuiteE
     if evidence.num_classes < 3:
         return None
     k = min(targets, evidence.num_classes - 1)
-    attack = APGD(loss="dlr", steps=steps, n_target_classes=k, early_stop=not evidence.randomized, seed=seed)
-    return SuiteEntry("apgd-t", attack)
+    return named("apgd-t", seed, steps=steps, n_target_classes=k, early_stop=not evidence.randomized)
 
 
 def _square(evidence: Evidence, queries: int, seed: int) -> SuiteEntry | None:
     """Square on images (it perturbs square windows of ``(N, C, H, W)`` inputs); nothing on tables."""
     if not evidence.images:
         return None
-    return SuiteEntry("square", Square(n_queries=queries, seed=seed), black_box=True)
+    return named("square", seed, n_queries=queries)
 
 
 @register_suite("standard")
@@ -130,7 +133,7 @@ def standard(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
     """APGD-CE, APGD-T (top-3 targets), Square (1,000 queries, 5,000 if gradients look masked)."""
     queries = 1000 if evidence.gradients_informative else 5000
     entries = [
-        SuiteEntry("apgd-ce", APGD(loss="ce", steps=100, early_stop=not evidence.randomized, seed=seed)),
+        named("apgd-ce", seed, steps=100, early_stop=not evidence.randomized),
         _targeted(evidence, 3, seed, steps=100),
         evasion(evidence, 3, seed, steps=100),
         _square(evidence, queries, seed),
@@ -142,11 +145,9 @@ def standard(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
 def strong(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
     """APGD-CE x5 restarts, APGD-T on every class, FMN, Square (10,000 queries)."""
     entries = [
-        SuiteEntry(
-            "apgd-ce", APGD(loss="ce", steps=100, restarts=5, early_stop=not evidence.randomized, seed=seed)
-        ),
+        named("apgd-ce", seed, steps=100, restarts=5, early_stop=not evidence.randomized),
         _targeted(evidence, evidence.num_classes - 1, seed, steps=100),
-        SuiteEntry("fmn", FMN(steps=100, seed=seed)),
+        named("fmn", seed, steps=100),
         evasion(evidence, evidence.num_classes - 1, seed, steps=100),
         _square(evidence, 10_000, seed),
     ]

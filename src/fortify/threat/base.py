@@ -17,6 +17,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import Tensor
 
+from fortify._registry import Registry
 from fortify._validate import is_number
 from fortify.types import Bounds, FortifyError
 
@@ -113,7 +114,7 @@ class Threat(ABC):
         return (x + self.random_delta(x, generator)).clamp(bounds[0], bounds[1])
 
 
-_THREATS: dict[str, type[Threat]] = {}
+_THREATS: Registry[type[Threat]] = Registry("norm")
 
 
 ThreatClass = TypeVar("ThreatClass", bound=type[Threat])
@@ -121,7 +122,7 @@ ThreatClass = TypeVar("ThreatClass", bound=type[Threat])
 
 def register_threat(cls: ThreatClass) -> ThreatClass:
     """Make a threat class known to ``make_threat`` and to result deserialisation."""
-    _THREATS[cls.norm] = cls
+    _THREATS.add(cls.norm, cls)
     return cls
 
 
@@ -130,6 +131,4 @@ def make_threat(norm: str, eps: float) -> Threat:
     key = norm.lower().replace("-", "").replace("_", "")
     aliases = {"inf": "linf", "linfinity": "linf", "2": "l2"}
     key = aliases.get(key, key)
-    if key not in _THREATS:
-        raise FortifyError(f"unknown norm {norm!r}; choose one of {sorted(_THREATS)}")
-    return _THREATS[key](eps)
+    return _THREATS.get(key, shown=norm)(eps)

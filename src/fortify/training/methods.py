@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fortify._registry import Registry
 from fortify.model import Classifier
 from fortify.threat import Threat
 from fortify.types import FortifyError
@@ -77,26 +78,23 @@ def attacking(clf: Classifier) -> Iterator[None]:
 
 
 MethodFactory = Callable[..., TrainingMethod]
-_METHODS: dict[str, MethodFactory] = {}
+_METHODS: Registry[MethodFactory] = Registry("training method")
 
 
 def register_method(name: str) -> Callable[[MethodFactory], MethodFactory]:
-    def add(factory: MethodFactory) -> MethodFactory:
-        _METHODS[name] = factory
-        return factory
-
-    return add
+    """Decorator: make a method factory known to ``ft.train(method=name)``."""
+    return _METHODS.register(name)
 
 
 def method_names() -> list[str]:
-    return sorted(_METHODS)
+    return _METHODS.names()
 
 
 def build_method(name: str, options: dict[str, Any]) -> TrainingMethod:
-    if name not in _METHODS:
-        raise FortifyError(f"unknown training method {name!r}; choose one of {method_names()}")
+    """The method ``name`` built with ``options``; ``FortifyError`` for an unknown name or bad options."""
+    factory = _METHODS.get(name)
     try:
-        return _METHODS[name](**options)
+        return factory(**options)
     except TypeError as exc:
         raise FortifyError(f"bad options for training method {name!r}: {exc}") from exc
 

@@ -7,32 +7,28 @@ from collections.abc import Callable
 
 from torch import nn
 
+from fortify._registry import Registry
 from fortify.types import FortifyError
 
 SPEC_ATTRIBUTE = "fortify_spec"
 """The attribute of a zoo module that ``zoo.save`` reads its architecture, input shape and classes from."""
 
 Builder = Callable[[tuple[int, ...], int], nn.Module]
-_ARCHITECTURES: dict[str, Builder] = {}
+_ARCHITECTURES: Registry[Builder] = Registry("architecture")
 
 
 def register(name: str) -> Callable[[Builder], Builder]:
-    def add(builder: Builder) -> Builder:
-        _ARCHITECTURES[name] = builder
-        return builder
-
-    return add
+    """Decorator: make an architecture builder known to ``zoo.create`` and ``zoo.load``."""
+    return _ARCHITECTURES.register(name)
 
 
 def names() -> list[str]:
-    return sorted(_ARCHITECTURES)
+    return _ARCHITECTURES.names()
 
 
 def create(arch: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """A freshly initialised ``arch`` for inputs ``input_shape`` (without batch) and ``num_classes``."""
-    if arch not in _ARCHITECTURES:
-        raise FortifyError(f"unknown architecture {arch!r}; choose one of {names()}")
-    module = _ARCHITECTURES[arch](tuple(input_shape), int(num_classes))
+    module = _ARCHITECTURES.get(arch)(tuple(input_shape), int(num_classes))
     spec = {"arch": arch, "input_shape": list(input_shape), "num_classes": int(num_classes)}
     setattr(module, SPEC_ATTRIBUTE, spec)
     return module
