@@ -96,11 +96,7 @@ def sweep(
     y = check_arguments(clf, x, y, largest, batch_size)
     if groups is not None and len(groups) != x.shape[0]:
         raise FortifyError(f"groups must have one entry per sample ({x.shape[0]}), got {len(groups)}")
-    attack = min_norm if min_norm is not None else FMN(steps=100, seed=seed)
-    if not isinstance(attack, MinNormAttack):
-        raise TypeError(
-            f"min_norm must be a minimum-norm attack (FMN, CW, DeepFool), got {type(attack).__name__}"
-        )
+    attack = _min_norm_attack(min_norm, seed)
     started = time.perf_counter()
     ledger = Ledger.start(clf, x, y)
     probe = prepare(clf, x, y, ledger, eot_samples)
@@ -120,14 +116,7 @@ def sweep(
         (attack.name, distances, points),
     )
     times[0] += min_norm_s
-    diags = list(probe.diagnostics)
-    if probe.x.shape[0] and largest.eps > 0:
-        diags += after_attack_checks(
-            clf, probe.view, probe.x, probe.y, largest, seed, probe.evidence.randomized
-        )
-        diags.append(_monotone_probe(clf, probe.view, probe.x, probe.y, kind, eps_list, seed))
-    entries_any = entries_for(suite, largest, seed, probe.evidence)
-    diags += white_vs_black(ledger, entries_any) if refine else []
+    diags = _diagnostics(clf, probe, ledger, kind, eps_list, suite, refine, seed)
     timing = {"clean_s": ledger.clean_s, "min_norm_s": min_norm_s, "total_s": time.perf_counter() - started}
     timing.update({f"eps_{eps:g}_s": t for eps, t in zip(eps_list, times, strict=True)})
     result = build_result(
@@ -154,6 +143,38 @@ def sweep(
         time_s=times,
     )
     return result
+
+
+def _min_norm_attack(min_norm: MinNormAttack | None, seed: int) -> MinNormAttack:
+    attack = min_norm if min_norm is not None else FMN(steps=100, seed=seed)
+    if not isinstance(attack, MinNormAttack):
+        raise TypeError(
+            f"min_norm must be a minimum-norm attack (FMN, CW, DeepFool), got {type(attack).__name__}"
+        )
+    return attack
+
+
+def _diagnostics(
+    clf: Classifier,
+    probe: Probe,
+    ledger: Ledger,
+    kind: Threat,
+    eps_list: list[float],
+    suite: str | Sequence[SuiteEntry],
+    refine: bool,
+    seed: int,
+) -> list[Diagnostic]:
+    """The probe's diagnostics, the after-attack checks at the largest eps, monotonicity in eps, and
+    (when the suite ran) the white- vs black-box comparison."""
+    largest = kind.with_eps(eps_list[-1])
+    diags = list(probe.diagnostics)
+    if probe.x.shape[0] and largest.eps > 0:
+        diags += after_attack_checks(
+            clf, probe.view, probe.x, probe.y, largest, seed, probe.evidence.randomized
+        )
+        diags.append(_monotone_probe(clf, probe.view, probe.x, probe.y, kind, eps_list, seed))
+    entries_any = entries_for(suite, largest, seed, probe.evidence)
+    return diags + (white_vs_black(ledger, entries_any) if refine else [])
 
 
 def _curve(
