@@ -5,12 +5,13 @@
 >>> result = ft.evaluate(clf, x, y, ft.Linf(0.1), suite="quick")
 """
 
-from fortify import attacks, certify, data, defenses, detect, gate, report, testing, track, zoo
+from fortify import attacks, certify, data, defenses, detect, gate, report, runtime, testing, track, zoo
 from fortify._version import __version__
 from fortify.blackbox import BlackBox
 from fortify.evaluation import evaluate, sweep
 from fortify.model import Classifier
 from fortify.result import Result
+from fortify.runtime import Guard
 from fortify.threat import L2, Linf, Threat, make_threat
 from fortify.threat_sparse import L0
 from fortify.training import train
@@ -25,12 +26,14 @@ __all__ = [
     "detect",
     "gate",
     "report",
+    "runtime",
     "testing",
     "track",
     "zoo",
     "Classifier",
     "BlackBox",
     "Result",
+    "Guard",
     "Threat",
     "Linf",
     "L2",

@@ -21,7 +21,7 @@ from fortify.evaluation.summaries import calibration, slices
 from fortify.model import Classifier
 from fortify.result import Diagnostic, Environment, Result, ThreatSpec
 from fortify.threat import Threat
-from fortify.types import FortifyError
+from fortify.types import FortifyError, ProvidesClassifier
 
 DEFAULT_BATCH_SIZE = 250
 
@@ -42,7 +42,7 @@ def check_arguments(clf: Classifier, x: Tensor, y: Tensor, threat: Threat, batch
 
 
 def evaluate(
-    clf: Classifier,
+    clf: Classifier | ProvidesClassifier,
     x: Tensor,
     y: Tensor,
     threat: Threat,
@@ -77,6 +77,9 @@ def evaluate(
     per class and group, calibration, diagnostics, timing, seed and versions, and for small images a
     gallery: up to 8 adversarial points exactly as the attacks found them (``evaluation.gallery``).
     """
+    source = clf
+    if isinstance(clf, ProvidesClassifier):
+        clf = clf.as_classifier()
     y = check_arguments(clf, x, y, threat, batch_size)
     if groups is not None and len(groups) != x.shape[0]:
         raise FortifyError(f"groups must have one entry per sample ({x.shape[0]}), got {len(groups)}")
@@ -104,7 +107,7 @@ def evaluate(
     diags += white_vs_black(ledger, entries)
     timing["diagnostics_s"] = timing["probe_s"] + time.perf_counter() - t0
     timing["total_s"] = time.perf_counter() - started
-    return build_result(
+    result = build_result(
         view,
         ledger,
         threat,
@@ -116,6 +119,7 @@ def evaluate(
         diags,
         timing,
     )
+    return source.annotate_result(result, x, y) if isinstance(source, ProvidesClassifier) else result
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,141 @@
+"""The guard's own section of a Result: review rates, accepted accuracy, success naive vs adaptive, latency.
+
+``ft.evaluate(guard, ...)`` is the adaptive number: the suite attacks ``guard.classifier`` with the whole
+policy in the objective (BPDA / EOT where its parts need them) and counts a sample broken only by a
+point that is misclassified and ACCEPTED. ``evaluate_guard`` adds the *naive* number beside it: points
+made against the bare models (no preprocessing, no detectors), then judged by the guard, which is what
+a guard that was only tested against yesterday's attacks would report. The gap between the two is
+how much the guard's defence depends on the attacker not knowing it is there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from fortify.attacks.catalog import lookup
+from fortify.evaluation import evaluate
+from fortify.result import Result
+from fortify.threat import Threat
+from fortify.types import FortifyError
+
+NAIVE_ATTACKS = ("fgsm", "pgd", "cw", "square")
+LATENCY_REPEATS = 50
+_BATCH = 64
+
+
+def guard_section(guard: Any, result: Result, x: Tensor, y: Tensor) -> dict[str, Any]:
+    """The ``sections["guard"]`` record of an adaptive evaluation ``result`` of ``guard`` on ``(x, y)``.
+
+    ``clean_review_rate``: share of clean inputs not ACCEPTED; ``accepted_clean_accuracy``: accuracy
+    among the ACCEPTED clean inputs; ``adaptive_success_rate``: share of clean-correct samples that an
+    attack with the policy in its objective turned into a misclassified, ACCEPTED point.
+    """
+    verdicts = guard(x)
+    accepted = torch.tensor([v.accepted for v in verdicts])
+    labels = torch.tensor([v.label for v in verdicts])
+    correct = labels == y.cpu()
+    n_accepted = int(accepted.sum())
+    return {
+        "description": guard.describe(),
+        "clean_review_rate": 1.0 - n_accepted / len(verdicts),
+        "clean_reject_rate": sum(v.status.value == "REJECTED" for v in verdicts) / len(verdicts),
+        "clean_accuracy": float(correct.double().mean()),
+        "accepted_clean_accuracy": float(correct[accepted].double().mean()) if n_accepted else None,
+        "adaptive_success_rate": result.attack_success_rate,
+        "adaptive_flag_rate": (result.detector or {}).get("adversarial_flag_rate"),
+        "naive": None,
+        "latency_ms": latency(guard, x),
+    }
+
+
+def latency(guard: Any, x: Tensor, *, repeats: int = LATENCY_REPEATS) -> dict[str, float]:
+    """In-process wall time of ``guard(x)`` in milliseconds: p50 / p99 for one input and for a batch of 64."""
+    singles, batches = [], []
+    for i in range(repeats):
+        one = x[i % x.shape[0] : i % x.shape[0] + 1]
+        t0 = time.perf_counter()
+        guard(one)
+        singles.append((time.perf_counter() - t0) * 1000)
+    batch = (
+        x[:_BATCH]
+        if x.shape[0] >= _BATCH
+        else x.repeat((_BATCH + x.shape[0] - 1) // x.shape[0], 1, 1, 1)[:_BATCH]
+    )
+    for _ in range(max(3, repeats // 10)):
+        t0 = time.perf_counter()
+        guard(batch)
+        batches.append((time.perf_counter() - t0) * 1000)
+    return {
+        "single_p50": _quantile(singles, 0.5),
+        "single_p99": _quantile(singles, 0.99),
+        "batch64_p50": _quantile(batches, 0.5),
+        "batch64_p99": _quantile(batches, 0.99),
+    }
+
+
+def naive_through_guard(
+    guard: Any, x: Tensor, y: Tensor, threat: Threat, attacks: Sequence[str] = NAIVE_ATTACKS, *, seed: int = 0
+) -> dict[str, dict[str, float | int]]:
+    """Per attack: points made against the bare models, judged by the guard.
+
+    For each attack (skipped where the threat's norm is not one it supports) on the clean-correct
+    samples: ``fooled`` (share misclassified by the bare model), ``detected`` (share of those points
+    the guard does not ACCEPT: its detection rate), ``success`` (share misclassified *and* ACCEPTED by the
+    guard: the attack's success through it).
+    """
+    bare = guard.models[0] if len(guard.models) == 1 else guard.pipeline
+    bare = getattr(bare, "model", bare)
+    with torch.no_grad():
+        keep = bare.predict(x).cpu() == y.cpu()
+    xc, yc = x[keep], y[keep]
+    out: dict[str, dict[str, float | int]] = {}
+    for name in attacks:
+        entry = lookup(name)
+        if threat.norm not in entry.norms or xc.shape[0] == 0:
+            continue
+        t0 = time.perf_counter()
+        x_adv = entry.build(seed=seed)(bare, xc, yc, threat)
+        verdicts = guard(x_adv)
+        labels = torch.tensor([v.label for v in verdicts])
+        accepted = torch.tensor([v.accepted for v in verdicts])
+        with torch.no_grad():
+            fooled = bare.predict(x_adv).cpu() != yc.cpu()
+        n_fooled = int(fooled.sum())
+        out[name] = {
+            "n": int(xc.shape[0]),
+            "fooled": n_fooled / xc.shape[0],
+            "detected": float((~accepted[fooled]).double().mean()) if n_fooled else 0.0,
+            "success": float(((labels != yc.cpu()) & accepted).double().mean()),
+            "time_s": time.perf_counter() - t0,
+        }
+    return out
+
+
+def evaluate_guard(
+    guard: Any,
+    x: Tensor,
+    y: Tensor,
+    threat: Threat,
+    suite: str = "standard",
+    *,
+    naive_attacks: Sequence[str] = NAIVE_ATTACKS,
+    seed: int = 0,
+    **evaluate_options: Any,
+) -> Result:
+    """``ft.evaluate(guard, ...)`` (adaptive) plus the naive attacks of ``naive_through_guard`` in its
+    ``sections["guard"]["naive"]``; ``naive_attacks=()`` skips them."""
+    if not getattr(guard, "calibrated", False):
+        raise FortifyError("the guard is not calibrated: call guard.calibrate(x_clean, fpr=0.05) first")
+    result = evaluate(guard, x, y, threat, suite, seed=seed, **evaluate_options)
+    if naive_attacks:
+        result.sections["guard"]["naive"] = naive_through_guard(guard, x, y, threat, naive_attacks, seed=seed)
+    return result
+
+
+def _quantile(values: list[float], q: float) -> float:
+    return float(torch.tensor(values, dtype=torch.float64).quantile(q))
