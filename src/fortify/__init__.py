@@ -11,7 +11,7 @@ from fortify.blackbox import BlackBox
 from fortify.evaluation import evaluate, sweep
 from fortify.model import Classifier
 from fortify.result import Result
-from fortify.runtime import Guard
+from fortify.runtime import Guard, Monitor
 from fortify.threat import L2, Linf, Threat, make_threat
 from fortify.threat_sparse import L0
 from fortify.training import train
@@ -34,6 +34,7 @@ __all__ = [
     "BlackBox",
     "Result",
     "Guard",
+    "Monitor",
     "Threat",
     "Linf",
     "L2",

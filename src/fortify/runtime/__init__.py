@@ -9,10 +9,18 @@
 from fortify.runtime.detectors import DEFAULT_DETECTORS, DETECTORS, make_detector
 from fortify.runtime.evaluation import evaluate_guard, guard_section, naive_through_guard
 from fortify.runtime.guard import DEFAULT_REJECT_FPR, Guard
+from fortify.runtime.monitor import Alert, Monitor
+from fortify.runtime.rules import DEFAULT_RULES, AlertRule, load_rules, parse_rules
 from fortify.runtime.verdict import UNSCORED, Status, Verdict
 
 __all__ = [
     "Guard",
+    "Monitor",
+    "Alert",
+    "AlertRule",
+    "DEFAULT_RULES",
+    "load_rules",
+    "parse_rules",
     "Verdict",
     "Status",
     "UNSCORED",
