@@ -15,7 +15,7 @@ ATTACK_RULE = AlertRule(name="attack", metric="review_rate", window=50, threshol
 
 
 def _stream(monitor, guard, x, *, start, client=None, step=0.01):
-    """Feed ``x`` one input per request at ``step`` seconds apart; returns (index, alert) of the first alert."""
+    """Feed ``x`` one input per request, ``step`` seconds apart; returns (index, alert) of the first."""
     for i in range(x.shape[0]):
         fired = monitor.observe(guard(x[i : i + 1]), x[i : i + 1], client=client, now=start + i * step)
         if fired:
