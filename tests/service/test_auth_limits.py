@@ -43,7 +43,10 @@ def test_over_the_limit_is_429_with_retry_after(guard, settings_for, synthetic):
     settings = settings_for(keys=key_configs(per_second=0.5, burst=3))
     body = infer_body(synthetic[0][:1])
     with TestClient(create_app(settings, guard=guard)) as client:
-        codes = [client.post("/v2/models/fortify/infer", json=body, headers=headers()).status_code for _ in range(5)]
+        codes = [
+            client.post("/v2/models/fortify/infer", json=body, headers=headers()).status_code
+            for _ in range(5)
+        ]
         assert codes == [200, 200, 200, 429, 429]
         refused = client.post("/v2/models/fortify/infer", json=body, headers=headers())
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
@@ -77,7 +80,11 @@ def test_server_refuses_to_start_without_a_key(guard, tmp_path):
 def test_keys_are_never_stored_or_logged_in_plain(client, synthetic, caplog, tmp_path):
     caplog.set_level("DEBUG")
     client.post("/v2/models/fortify/infer", json=infer_body(synthetic[0][:2]), headers=headers())
-    client.post("/v2/models/fortify/infer", json=infer_body(synthetic[0][:2]), headers={"X-API-Key": "fk_wrong_secret"})
+    client.post(
+        "/v2/models/fortify/infer",
+        json=infer_body(synthetic[0][:2]),
+        headers={"X-API-Key": "fk_wrong_secret"},
+    )
     for key in (*KEYS.values(), "fk_wrong_secret"):
         assert key not in caplog.text
         assert key.encode() not in (tmp_path / "events.db").read_bytes()

@@ -82,7 +82,9 @@ inputs = st.fixed_dictionaries(
     },
     optional={"parameters": st.dictionaries(st.text(max_size=5), json_values, max_size=2)},
 )
-bodies = st.fixed_dictionaries({"inputs": st.lists(inputs, max_size=2) | json_values}, optional={"id": json_values})
+bodies = st.fixed_dictionaries(
+    {"inputs": st.lists(inputs, max_size=2) | json_values}, optional={"id": json_values}
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

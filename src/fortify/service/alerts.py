@@ -77,22 +77,30 @@ class AlertHub:
             await self._client.aclose()
 
     def act(self, alert: Any) -> dict[str, Any]:
-        """Apply the configured action of ``alert`` (thread-safe, no I/O but Redis); its record."""
+        """Carry out the action of ``alert`` (thread-safe; no I/O but Redis); its record.
+
+        ``record["rule_action"]`` is what the rule asked for, ``record["action"]`` what was done.
+        """
         record = alert_record(alert)
-        action = self.actions.get(record["rule"])
-        record["action"] = None
-        if action is not None:
-            key = record.get("client") if action.scope == "key" else None
-            if action.scope == "key" and key is None:
-                log.warning("alert %s has no client; action %s needs one", record["rule"], action.action)
-            elif action.action == "fallback":
-                record["action"] = (
-                    "fallback" if self.router.activate_fallback(key, action.duration_s) else None
-                )
-            elif key is not None:
-                factor = None if action.action == "block" else action.throttle_factor
-                self.limiter.block(key, action.duration_s, factor=factor)
-                record["action"] = action.action
+        how = self.actions.get(record["rule"]) or AlertAction(rule=record["rule"])
+        action = how.action or str(record.get("action") or "alert")
+        client = record.get("client")
+        scope = how.scope or ("key" if client is not None else "all")
+        key = client if scope == "key" else None
+        record["rule_action"], record["action"] = action, None
+        if action == "alert":
+            return record
+        if scope == "key" and key is None:
+            log.warning("alert %s has no client; its %s action needs one", record["rule"], action)
+        elif action == "fallback":
+            if self.router.activate_fallback(key, how.duration_s):
+                record["action"] = "fallback"
+        elif key is not None:
+            factor = None if action == "block" else how.throttle_factor
+            self.limiter.block(key, how.duration_s, factor=factor)
+            record["action"] = action
+        else:
+            log.warning("alert %s: %s applies to one key, not to all traffic", record["rule"], action)
         return record
 
     def persist(self, record: dict[str, Any]) -> None:

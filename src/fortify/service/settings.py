@@ -68,11 +68,16 @@ class WebhookConfig(_Strict):
 
 
 class AlertAction(_Strict):
-    """What an alert of rule ``rule`` does besides logging: route to the fallback, throttle or block."""
+    """How the service carries out the action of alerts of rule ``rule`` (the rule names the action).
+
+    ``action`` overrides the rule's own; ``scope`` ``key`` applies it to the offending client (the
+    default for per-client alerts), ``all`` to all traffic (the default for stream alerts; only the
+    fallback can apply to all).
+    """
 
     rule: str
-    action: Literal["fallback", "throttle", "block"]
-    scope: Literal["key", "all"] = "key"
+    action: Literal["alert", "fallback", "throttle", "block"] | None = None
+    scope: Literal["key", "all"] | None = None
     duration_s: float = Field(default=300.0, gt=0)
     throttle_factor: float = Field(default=0.1, gt=0, lt=1, description="share of the normal rate kept")
 
@@ -91,11 +96,19 @@ class CanaryConfig(VersionConfig):
 
 
 class MonitorConfig(_Strict):
-    """Feed ``fortify.runtime.Monitor`` with every verdict; ``rules`` are its alert rules (as in YAML)."""
+    """Feed ``fortify.runtime.Monitor`` with every verdict.
+
+    ``rules``: alert rules as in a rules YAML (``fortify.runtime.rules``), or ``rules_file``; neither:
+    the runtime's default rules. ``reference``: a dataset whose test split (first ``reference_n``)
+    is the clean reference of the drift rules (zero-config serving uses its calibration set); without
+    one, drift and class-mix rules are left out.
+    """
 
     enabled: bool = True
-    rules: list[dict[str, Any]] = Field(default_factory=list)
-    reference_n: int = Field(default=500, ge=10, description="calibration images kept as the reference")
+    rules: list[dict[str, Any]] | None = None
+    rules_file: Path | None = None
+    reference: str | None = None
+    reference_n: int = Field(default=500, ge=10)
 
 
 class ServeSettings(BaseSettings):
@@ -112,7 +125,7 @@ class ServeSettings(BaseSettings):
     calibrate: str | None = Field(default=None, description="dataset to calibrate a default guard on")
     calibrate_n: int = Field(default=1000, ge=10)
     fpr: float = Field(default=0.05, gt=0, lt=1)
-    detectors: list[str] = Field(default_factory=lambda: ["squeeze", "confidence"])
+    detectors: list[str] | None = Field(default=None, description="default: the runtime's default set")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
