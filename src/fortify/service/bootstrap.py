@@ -19,7 +19,8 @@ def build_default_guard(settings: ServeSettings) -> Path:
     """Calibrate a guard for ``settings.model`` on ``settings.calibrate`` and save it as a bundle.
 
     The guard has the runtime's default detectors (or ``settings.detectors``), calibrated at
-    ``settings.fpr`` on the first ``calibrate_n`` images of the dataset's test split; the bundle goes
+    ``settings.fpr`` on the last ``calibrate_n`` images of the dataset's test split (``fortify
+    evaluate`` scores the first ones); the bundle goes
     to ``run_dir/guard`` (written to a temporary folder, then moved into place). Returns its path.
     """
     from fortify import data, zoo
@@ -28,7 +29,7 @@ def build_default_guard(settings: ServeSettings) -> Path:
     if settings.model is None or settings.calibrate is None:
         raise FortifyError("zero-config serving needs --model FILE and --calibrate DATASET")
     clf = zoo.load(settings.model)
-    x, _ = data.load(settings.calibrate, "test", n=settings.calibrate_n)
+    x = data.load(settings.calibrate, "test")[0][-settings.calibrate_n :]  # held out from evaluation
     expected = tuple(clf.metadata.get("input_shape", x.shape[1:]))
     if tuple(x.shape[1:]) != expected:
         raise FortifyError(

@@ -4,7 +4,7 @@ GCRA keeps one number per key, its theoretical arrival time (TAT): a request at 
 when ``max(TAT, now) + interval - now <= burst * interval``, which admits ``burst`` requests at once
 and ``1 / interval`` per second after that. The Redis version runs the same arithmetic in one Lua
 script on the server's clock, so replicas share one bucket per key and their clocks do not matter.
-Keys can also be throttled (a fraction of their rate) or blocked until a time, by an alert.
+Keys can also be throttled (a fraction of their rate and burst) or blocked until a time, by an alert.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ class MemoryLimiter:
             kind_factor = self._active(key, now)
             if kind_factor is not None and kind_factor[0] == "block":
                 return Decision(False, kind_factor[1] - now, blocked=True)
-            if kind_factor is not None:
+            if kind_factor is not None:  # a throttled key keeps that share of its rate and burst
                 per_second *= kind_factor[2]
+                burst = max(1, int(burst * kind_factor[2]))
             interval = 1.0 / per_second
             tat = max(self._tat.get(key, now), now)
             new_tat = tat + interval
@@ -94,16 +95,17 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local blocked = redis.call('GET', KEYS[2])
 local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
 if blocked then
   local kind, untl, factor = string.match(blocked, '^(%a+):([%d%.]+):([%d%.]+)$')
   untl = tonumber(untl)
   if untl > now then
     if kind == 'block' then return {0, tostring(untl - now), 1} end
     rate = rate * tonumber(factor)
+    burst = math.max(1, math.floor(burst * tonumber(factor)))
   end
 end
 local interval = 1 / rate
-local burst = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local new_tat = tat + interval
