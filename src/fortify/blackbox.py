@@ -307,3 +307,4 @@ def _onnx2torch_convert() -> Callable[[Any], torch.nn.Module]:
             else:
                 sys.modules[key] = value
     return convert
+from fortify.service.client import from_url  # noqa: E402, F401  (the OIP v2 client; needs BlackBox above)

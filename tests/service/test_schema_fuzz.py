@@ -2,45 +2,29 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from fortify.service.app import create_app
 from tests.service.conftest import KEYS, headers, infer_body, key_configs
-from tests.service.server import free_port
+from tests.service.server import running
 
 
 @pytest.fixture(scope="module")
 def served_url(guard, tmp_path_factory):
     from fortify.service.settings import ServeSettings
 
-    run_dir = tmp_path_factory.mktemp("fuzz")
-    app = create_app(
-        ServeSettings(
-            keys=key_configs(per_second=10_000, burst=10_000), run_dir=run_dir, sqlite_synchronous="NORMAL"
-        ),
-        guard=guard,
+    settings = ServeSettings(
+        keys=key_configs(per_second=10_000, burst=10_000),
+        run_dir=tmp_path_factory.mktemp("fuzz"),
+        sqlite_synchronous="NORMAL",
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with running(create_app(settings, guard=guard)) as url:
+        yield url
 
 
 def _fuzz(operation, served_url: str, codes: dict[int, int]) -> None:

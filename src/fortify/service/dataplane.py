@@ -9,6 +9,7 @@ then build the protocol response. Review items are the events whose verdict was 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from fortify._version import __version__
@@ -92,8 +94,9 @@ class DataPlane:
         for version, guard in guards.items():
             if guard.input_shape is None:
                 raise ValueError(f"guard of version {version!r} has no input_shape")
+            judge = functools.partial(judge_batch, guard, settings.expose_probabilities)
             batcher = MicroBatcher(
-                guard, name=f"guard-{version}", max_batch=max_batch, max_wait_ms=batching.max_wait_ms
+                judge, name=f"guard-{version}", max_batch=max_batch, max_wait_ms=batching.max_wait_ms
             )
             batcher.on_batch = self._batch_observer(version)
             self.served[version] = Served(version, guard, batcher, list(guard.names))
@@ -165,7 +168,7 @@ class DataPlane:
             versions=list(self.served) if version is None else [version],
             platform="fortify_guard",
             inputs=[MetadataTensor(name=INPUT_NAME, datatype="FP32", shape=[-1, *guard.input_shape])],
-            outputs=output_metadata(guard.num_classes, served.detectors),
+            outputs=output_metadata(guard.num_classes, served.detectors, self.settings.expose_probabilities),
             parameters={
                 "num_classes": guard.num_classes,
                 "bounds_low": low,
@@ -212,7 +215,8 @@ class DataPlane:
         )
         wanted = self._wanted_outputs(request, chosen)
         request_id = request.id or uuid.uuid4().hex
-        verdicts = await chosen.batcher.submit(x)
+        judged = await chosen.batcher.submit(x)
+        verdicts = [v for v, _ in judged]
         now = time.time()
         rows = [
             self._event(request_id, i, v, x[i], principal.id, chosen.version, now)
@@ -222,10 +226,11 @@ class DataPlane:
         self._count(chosen, verdicts)
         if problem is not None:
             raise BadRequest(f"{problem}; recorded as REJECTED (event {ids[0]})")
-        return self._response(name, chosen, request_id, verdicts, ids, wanted)
+        return self._response(name, chosen, request_id, judged, ids, wanted)
 
     def _wanted_outputs(self, request: InferenceRequest, served: Served) -> list[str]:
-        available = [n for n in OUTPUT_NAMES if n != "scores" or served.detectors]
+        optional = {"scores": bool(served.detectors), "probabilities": self.settings.expose_probabilities}
+        available = [n for n in OUTPUT_NAMES if optional.get(n, True)]
         if not request.outputs:
             return available
         names = [o.name for o in request.outputs]
@@ -293,10 +298,11 @@ class DataPlane:
         name: str,
         served: Served,
         request_id: str,
-        verdicts: list[Any],
+        judged: list[tuple[Any, list[float] | None]],
         ids: list[int],
         wanted: list[str],
     ) -> InferenceResponse:
+        verdicts = [v for v, _ in judged]
         n = len(verdicts)
         columns: dict[str, tuple[str, list[int], list[Any]]] = {
             "label": ("INT64", [n], [int(v.label) for v in verdicts]),
@@ -307,11 +313,12 @@ class DataPlane:
         }
         if served.detectors:
             flat = [float(v.scores.get(d, float("nan"))) for v in verdicts for d in served.detectors]
-            columns["scores"] = (
-                "FP32",
-                [n, len(served.detectors)],
-                [s if np.isfinite(s) else None for s in flat],
-            )
+            data = [s if np.isfinite(s) else None for s in flat]
+            columns["scores"] = ("FP32", [n, len(served.detectors)], data)
+        if self.settings.expose_probabilities:
+            classes = served.guard.num_classes
+            flat = [p for _, probs in judged for p in (probs if probs is not None else [None] * classes)]
+            columns["probabilities"] = ("FP32", [n, classes], flat)
         outputs = []
         for out in wanted:
             datatype, shape, data = columns[out]
@@ -385,3 +392,19 @@ class DataPlane:
         if not self.store.review(event_id, state, label, who.id, note):
             raise Conflict(f"event {event_id} is not waiting for review (state: {row['review_state']})")
         return {"id": event_id, "review_state": state, "review_label": label, "reviewed_by": who.id}
+
+
+def judge_batch(guard: Any, with_probabilities: bool, x: Tensor) -> list[tuple[Any, list[float] | None]]:
+    """``guard(x)``'s verdicts, each with the pipeline's class probabilities when asked (``None`` for an
+    input the guard refused to score). The probabilities cost one more forward of the scored rows."""
+    verdicts = guard(x)
+    if not with_probabilities:
+        return [(v, None) for v in verdicts]
+    scored = [i for i, v in enumerate(verdicts) if v.label >= 0]
+    probs: dict[int, list[float]] = {}
+    if scored:
+        pipeline = guard.pipeline
+        with torch.no_grad():
+            p = pipeline(x[scored].to(pipeline.device)).softmax(dim=1).cpu()
+        probs = {i: row.tolist() for i, row in zip(scored, p, strict=True)}
+    return [(v, probs.get(i)) for i, v in enumerate(verdicts)]

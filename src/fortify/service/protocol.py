@@ -90,11 +90,12 @@ class ErrorResponse(_Model):
     error: str
 
 
-OUTPUT_NAMES = ("label", "confidence", "status", "reasons", "event_id", "scores")
+OUTPUT_NAMES = ("label", "confidence", "status", "reasons", "event_id", "scores", "probabilities")
 
 
-def output_metadata(num_classes: int, detectors: list[str]) -> list[MetadataTensor]:
-    """The outputs every infer response can carry (``scores`` only when the guard has detectors)."""
+def output_metadata(num_classes: int, detectors: list[str], probabilities: bool) -> list[MetadataTensor]:
+    """The outputs an infer response can carry (``scores`` when the guard has detectors,
+    ``probabilities`` when the server exposes them)."""
     outs = [
         MetadataTensor(name="label", datatype="INT64", shape=[-1]),
         MetadataTensor(name="confidence", datatype="FP32", shape=[-1]),
@@ -104,6 +105,8 @@ def output_metadata(num_classes: int, detectors: list[str]) -> list[MetadataTens
     ]
     if detectors:
         outs.append(MetadataTensor(name="scores", datatype="FP32", shape=[-1, len(detectors)]))
+    if probabilities:
+        outs.append(MetadataTensor(name="probabilities", datatype="FP32", shape=[-1, num_classes]))
     return outs
 
 

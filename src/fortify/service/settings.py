@@ -139,6 +139,10 @@ class ServeSettings(BaseSettings):
     max_request_rows: int = Field(default=256, ge=1)
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     store_inputs: Literal["flagged", "review", "all"] = "flagged"
+    expose_probabilities: bool = Field(
+        default=False,
+        description="add class probabilities to responses (score-based red-teaming; aids theft)",
+    )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     canary: CanaryConfig | None = None
     fallback: VersionConfig | None = None
