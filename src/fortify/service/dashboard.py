@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fortify.service.auth import KeyRing
 from fortify.service.dataplane import DataPlane
@@ -36,20 +36,27 @@ async def page(request: Request, plane: Plane) -> HTMLResponse:
     try:
         require("review", cookie=True)(request, request.app.state.keyring)
     except ServiceError as exc:
-        message = f'<p style="color:#c62828">{html.escape(str(exc))}</p>' if exc.status == 403 else ""
-        return HTMLResponse(_LOGIN.format(message=message), status_code=exc.status)
+        return _login_page(str(exc) if exc.status == 403 else "", exc.status)
     body = await plane.run_io(render, plane)
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/login", summary="Set the dashboard cookie from a key (form post)")
-def login(request: Request, key: Annotated[str, Form(max_length=256)]) -> RedirectResponse:
+def login(request: Request, key: Annotated[str, Form(max_length=256)]) -> Response:
     keyring: KeyRing = request.app.state.keyring
-    keyring.authenticate({"x-api-key": key}).require("review")
+    try:
+        keyring.authenticate({"x-api-key": key}).require("review")
+    except ServiceError as exc:
+        return _login_page(str(exc), exc.status)
     response = RedirectResponse("/dashboard", status_code=303)
     secure = request.url.scheme == "https"
     response.set_cookie(COOKIE, key, httponly=True, samesite="strict", secure=secure, path="/dashboard")
     return response
+
+
+def _login_page(message: str, status: int) -> HTMLResponse:
+    shown = f'<p style="color:#c62828">{html.escape(message)}</p>' if message else ""
+    return HTMLResponse(_LOGIN.format(message=shown), status_code=status)
 
 
 def render(plane: DataPlane) -> str:
