@@ -6,6 +6,7 @@
 >>> guard.save("bundle/"); ft.Guard.load("bundle/")
 """
 
+from fortify.runtime.build import build_guard, calibration_overlap, parse_detectors, parse_preprocess
 from fortify.runtime.detectors import DEFAULT_DETECTORS, DETECTORS, make_detector
 from fortify.runtime.evaluation import evaluate_guard, guard_section, naive_through_guard
 from fortify.runtime.guard import DEFAULT_REJECT_FPR, Guard
@@ -29,6 +30,10 @@ __all__ = [
     "DEFAULT_REJECT_FPR",
     "make_detector",
     "evaluate_guard",
+    "build_guard",
+    "calibration_overlap",
+    "parse_detectors",
+    "parse_preprocess",
     "guard_section",
     "naive_through_guard",
 ]

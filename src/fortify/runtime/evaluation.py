@@ -54,13 +54,19 @@ def guard_section(guard: Any, result: Result, x: Tensor, y: Tensor) -> dict[str,
 
 
 def latency(guard: Any, x: Tensor, *, repeats: int = LATENCY_REPEATS) -> dict[str, float]:
-    """In-process wall time of ``guard(x)`` in milliseconds: p50 / p99 for one input and for a batch of 64."""
-    singles, batches = [], []
+    """In-process wall time in milliseconds of ``guard(x)``: p50 / p99 for one input and for a batch of 64;
+    and of the bare first model's ``predict`` on one input, timed interleaved with the guard's, with the
+    difference of the p50s as ``added_single_p50``."""
+    singles, bare, batches = [], [], []
+    model = guard.models[0]
     for i in range(repeats):
         one = x[i % x.shape[0] : i % x.shape[0] + 1]
         t0 = time.perf_counter()
         guard(one)
         singles.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        model.predict(one)
+        bare.append((time.perf_counter() - t0) * 1000)
     batch = (
         x[:_BATCH]
         if x.shape[0] >= _BATCH
@@ -71,6 +77,9 @@ def latency(guard: Any, x: Tensor, *, repeats: int = LATENCY_REPEATS) -> dict[st
         guard(batch)
         batches.append((time.perf_counter() - t0) * 1000)
     return {
+        "bare_single_p50": _quantile(bare, 0.5),
+        "bare_single_p99": _quantile(bare, 0.99),
+        "added_single_p50": _quantile(singles, 0.5) - _quantile(bare, 0.5),
         "single_p50": _quantile(singles, 0.5),
         "single_p99": _quantile(singles, 0.99),
         "batch64_p50": _quantile(batches, 0.5),
