@@ -124,3 +124,12 @@ def test_broken_means_misclassified_and_accepted_and_adaptive_beats_naive(guard,
         verdict = guard(point)[0]
         if entry.adv_pred != entry.label:
             assert verdict.accepted and verdict.label == entry.adv_pred
+
+
+def test_the_report_shows_the_guard_section(guard, tiny_cnn):
+    _, x, y = tiny_cnn
+    result = ft.runtime.evaluate_guard(guard, x[:16], y[:16], ft.Linf(0.3), "quick", naive_attacks=("fgsm",))
+    page = ft.report.render_html(result)
+    assert 'id="guard"' in page and "success through the guard" in page and "fgsm" in page
+    again = ft.Result.from_json(result.to_json())
+    assert again.sections["guard"]["naive"]["fgsm"]["n"] == result.sections["guard"]["naive"]["fgsm"]["n"]

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from fortify.evaluation.gallery import MAX_VALUES
 from fortify.report import sections
+from fortify.report.guard_view import guard_section
 from fortify.report.images import gallery_html, stored_gallery_html
 from fortify.report.readers import threat_label
 from fortify.result import Result
@@ -88,6 +89,7 @@ def render_html(
         sections.curve_section(items),
         sections.attack_table(items),
         sections.detector_section(main),
+        guard_section(main),
         sections.class_section(items, class_names),
         sections.calibration_section(main),
     ]

@@ -14,7 +14,7 @@ from fortify.report import readers
 from fortify.report.svg import Series, histogram_chart, line_chart
 from fortify.result import Result
 
-KNOWN_SECTIONS = {"certification"}
+KNOWN_SECTIONS = {"certification", "guard"}
 
 
 def pct(value: float | None) -> str:
