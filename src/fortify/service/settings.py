@@ -143,7 +143,9 @@ class ServeSettings(BaseSettings):
         default=False,
         description="add class probabilities to responses (score-based red-teaming; aids theft)",
     )
-    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="NORMAL", description="NORMAL: commits survive a killed server; FULL: also a power cut"
+    )
     canary: CanaryConfig | None = None
     fallback: VersionConfig | None = None
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)

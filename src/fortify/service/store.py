@@ -1,8 +1,10 @@
 """The event and review store: one SQLAlchemy interface over SQLite (WAL) or PostgreSQL.
 
 ``insert_events`` commits before it returns, so a caller that answers only afterwards never
-acknowledges a verdict that is not durable: SQLite runs in WAL mode with ``synchronous=FULL`` by
-default (a ``kill -9`` or a power cut loses nothing committed), PostgreSQL commits as usual. The schema
+acknowledges a verdict that is not durable. SQLite runs in WAL mode; with ``synchronous=NORMAL`` (the
+default) a committed transaction survives the server being killed (``kill -9``: it is in the WAL, in
+the OS's hands), with ``FULL`` it also survives a power cut, at one fsync per commit (group commit
+shares it between concurrent requests). PostgreSQL commits as configured (fsync by default). The schema
 is created and upgraded by Alembic (``migrate``). Inputs are kept as raw little-endian float32 bytes
 with their shape, for the review queue and the exported dataset.
 """
@@ -90,7 +92,7 @@ def redact(url: str) -> str:
 class Store:
     """Events, reviews and alerts in one database; thread-safe (one pooled connection per call)."""
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL") -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
