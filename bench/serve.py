@@ -329,13 +329,16 @@ def alert_time(tmp: Path, clfs: list[ft.Classifier], x: torch.Tensor, y: torch.T
     if len(hook.received) <= clean_alerts:
         return {"fired": False, "clean_alerts": clean_alerts, "adversarial_sent": len(sent)}
     arrived, body = hook.received[clean_alerts]
+    # the request that fired it: the last one sent before the monitor's fired_at (one clock: loopback)
+    trigger = max(i for i, t in enumerate(sent) if t <= body["fired_at"])
     return {
         "fired": True,
         "clean_alerts": clean_alerts,
-        "offending_requests_until_alert": len(sent),
-        "fired_after_first_offending_ms": 1000 * (body["fired_at"] - body["first_offending_at"]),
-        "webhook_after_first_sent_ms": 1000 * (arrived - sent[0]),
-        "webhook_after_last_sent_ms": 1000 * (arrived - sent[-1]),
+        "offending_requests_until_alert": trigger + 1,
+        "fired_after_trigger_sent_ms": 1000 * (body["fired_at"] - sent[trigger]),
+        "webhook_after_trigger_sent_ms": 1000 * (arrived - sent[trigger]),
+        "webhook_after_fired_ms": 1000 * (arrived - body["fired_at"]),
+        "webhook_after_first_offending_sent_ms": 1000 * (arrived - sent[0]),
     }
 
 
