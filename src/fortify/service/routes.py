@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from inspect import signature
+
 from fastapi import APIRouter, Response
 
 from fortify.service.deps import Admin, Inferrer, Plane
@@ -14,7 +16,10 @@ from fortify.service.protocol import (
 )
 
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429, 503)}
-router = APIRouter(prefix="/v2", tags=["inference"], responses=ERRORS)
+# OIP clients (tritonclient among them) send JSON without a Content-Type: parse it anyway. FastAPI
+# releases before this option already did.
+_LENIENT = {"strict_content_type": False} if "strict_content_type" in signature(APIRouter).parameters else {}
+router = APIRouter(prefix="/v2", tags=["inference"], responses=ERRORS, **_LENIENT)
 
 
 def _flag(value: bool) -> Response:
