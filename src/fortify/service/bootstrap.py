@@ -18,25 +18,20 @@ log = logging.getLogger("fortify.service")
 def build_default_guard(settings: ServeSettings) -> Path:
     """Calibrate a guard for ``settings.model`` on ``settings.calibrate`` and save it as a bundle.
 
-    The guard has the runtime's default detectors (or ``settings.detectors``), calibrated at
-    ``settings.fpr`` on the last ``calibrate_n`` images of the dataset's test split (``fortify
-    evaluate`` scores the first ones); the bundle goes
-    to ``run_dir/guard`` (written to a temporary folder, then moved into place). Returns its path.
+    ``fortify.runtime.build_guard`` with the runtime's default detectors (or ``settings.detectors``) at
+    ``settings.fpr``, on the last ``calibrate_n`` images of the dataset's test split (``fortify
+    evaluate`` scores the first ones); the bundle goes to ``run_dir/guard`` (written to a temporary
+    folder, then moved into place). Returns its path.
     """
-    from fortify import data, zoo
-    from fortify.runtime import DEFAULT_DETECTORS, Guard
+    from fortify.runtime import DEFAULT_DETECTORS, build_guard
 
     if settings.model is None or settings.calibrate is None:
         raise FortifyError("zero-config serving needs --model FILE and --calibrate DATASET")
-    clf = zoo.load(settings.model)
-    x = data.load(settings.calibrate, "test")[0][-settings.calibrate_n :]  # held out from evaluation
-    expected = tuple(clf.metadata.get("input_shape", x.shape[1:]))
-    if tuple(x.shape[1:]) != expected:
-        raise FortifyError(
-            f"{settings.model} takes inputs {expected}, {settings.calibrate} has {tuple(x.shape[1:])}"
-        )
     detectors = settings.detectors if settings.detectors is not None else list(DEFAULT_DETECTORS)
-    guard = Guard([clf], detectors=detectors).calibrate(x, fpr=settings.fpr)
+    extra = {} if settings.calibrate_n is None else {"n": settings.calibrate_n}
+    guard = build_guard(
+        settings.model, calibrate=settings.calibrate, fpr=settings.fpr, detectors=detectors, **extra
+    )
     target = settings.run_dir / "guard"
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".guard-", dir=settings.run_dir))
@@ -47,13 +42,8 @@ def build_default_guard(settings: ServeSettings) -> Path:
         os.replace(tmp / "bundle", target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info(
-        "guard calibrated on %d %s images at fpr %.3g, saved to %s",
-        len(x),
-        settings.calibrate,
-        settings.fpr,
-        target,
-    )
+    source = (guard.calibration or {}).get("source", {})
+    log.info("guard calibrated on %s at fpr %.3g, saved to %s", source, settings.fpr, target)
     return target
 
 

@@ -123,7 +123,7 @@ class ServeSettings(BaseSettings):
     guard: Path | None = Field(default=None, description="guard bundle directory (fortify guard build)")
     model: Path | None = Field(default=None, description="model.safetensors, with calibrate")
     calibrate: str | None = Field(default=None, description="dataset to calibrate a default guard on")
-    calibrate_n: int = Field(default=1000, ge=10)
+    calibrate_n: int | None = Field(default=None, ge=10, description="default: the runtime's (2,000)")
     fpr: float = Field(default=0.05, gt=0, lt=1)
     detectors: list[str] | None = Field(default=None, description="default: the runtime's default set")
     host: str = "127.0.0.1"
