@@ -175,8 +175,13 @@ class Monitor:
         key = (rule.name, client if rule.per_client else None)
         if now < self._quiet_until.get(key, -math.inf):
             return []
-        window = self._window(rule, client, now)
-        value = self._value(rule, window, client) if len(window) >= rule.needed else None
+        if rule.metric == "prada_w":  # the client's whole stream, kept by Prada itself
+            recent = self.by_client.get(client or "", deque())
+            window = [recent[-1]] if recent else []
+            value = self.prada.score(client or "")
+        else:
+            window = self._window(rule, client, now)
+            value = self._value(rule, window, client) if len(window) >= rule.needed else None
         if value is None:
             return []
         breach = value > rule.threshold if rule.op == ">" else value < rule.threshold
