@@ -36,7 +36,7 @@ import torch
 import fortify as ft
 from fortify.runtime import AlertRule, Guard, Monitor
 from fortify.runtime.build import calibration_data
-from fortify.runtime.evaluation import naive_through_guard
+from fortify.runtime.evaluation import judge_points, naive_points
 
 ROOT = Path(__file__).resolve().parent.parent
 DETECTORS = ("squeeze", "mahalanobis", "input-stats", "confidence")
@@ -74,10 +74,11 @@ def guard_for(clf: ft.Classifier, detectors, x_cal, y_cal, fpr: float, preproces
 def detection_table(clf, x, y, x_cal, y_cal, args) -> list[dict[str, Any]]:
     rows = []
     configs = [(d,) for d in DETECTORS] + [DETECTORS]
+    points = naive_points(clf, x, y, ft.Linf(args.eps), ("fgsm", "pgd", "square"), seed=0)
+    points.update(naive_points(clf, x, y, ft.L2(args.cw_eps), ("cw",), seed=0))
     for dets in configs:
         guard = guard_for(clf, dets, x_cal, y_cal, args.fpr)
-        naive = naive_through_guard(guard, x, y, ft.Linf(args.eps), ("fgsm", "pgd", "square"), seed=0)
-        naive.update(naive_through_guard(guard, x, y, ft.L2(args.cw_eps), ("cw",), seed=0))
+        naive = judge_points(guard, points)
         t0 = time.perf_counter()
         adaptive = ft.evaluate(guard, x, y, ft.Linf(args.eps), args.suite, seed=0)
         rows.append(

@@ -87,42 +87,59 @@ def latency(guard: Any, x: Tensor, *, repeats: int = LATENCY_REPEATS) -> dict[st
     }
 
 
-def naive_through_guard(
-    guard: Any, x: Tensor, y: Tensor, threat: Threat, attacks: Sequence[str] = NAIVE_ATTACKS, *, seed: int = 0
-) -> dict[str, dict[str, float | int]]:
-    """Per attack: points made against the bare models, judged by the guard.
-
-    For each attack (skipped where the threat's norm is not one it supports) on the clean-correct
-    samples: ``fooled`` (share misclassified by the bare model), ``detected`` (share of those points
-    the guard does not ACCEPT: its detection rate), ``success`` (share misclassified *and* ACCEPTED by the
-    guard: the attack's success through it).
-    """
-    bare = guard.models[0] if len(guard.models) == 1 else guard.pipeline
-    bare = getattr(bare, "model", bare)
+def naive_points(
+    bare: Any, x: Tensor, y: Tensor, threat: Threat, attacks: Sequence[str] = NAIVE_ATTACKS, *, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Adversarial points made against ``bare`` on its clean-correct samples, per attack (skipping those
+    that do not support the threat's norm): ``x_adv``, ``y``, ``fooled`` (bool per point), ``time_s``."""
     with torch.no_grad():
         keep = bare.predict(x).cpu() == y.cpu()
-    xc, yc = x[keep], y[keep]
-    out: dict[str, dict[str, float | int]] = {}
+    xc, yc = x[keep], y[keep].cpu()
+    out: dict[str, dict[str, Any]] = {}
     for name in attacks:
         entry = lookup(name)
         if threat.norm not in entry.norms or xc.shape[0] == 0:
             continue
         t0 = time.perf_counter()
         x_adv = entry.build(seed=seed)(bare, xc, yc, threat)
-        verdicts = guard(x_adv)
+        with torch.no_grad():
+            fooled = bare.predict(x_adv).cpu() != yc
+        out[name] = {"x_adv": x_adv, "y": yc, "fooled": fooled, "time_s": time.perf_counter() - t0}
+    return out
+
+
+def judge_points(guard: Any, points: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | int]]:
+    """Per attack of ``naive_points``: ``fooled`` (share misclassified by the bare model), ``detected``
+    (share of those points the guard does not ACCEPT: its detection rate), ``success`` (share
+    misclassified *and* ACCEPTED by the guard: the attack's success through it)."""
+    out: dict[str, dict[str, float | int]] = {}
+    for name, made in points.items():
+        verdicts = guard(made["x_adv"])
         labels = torch.tensor([v.label for v in verdicts])
         accepted = torch.tensor([v.accepted for v in verdicts])
-        with torch.no_grad():
-            fooled = bare.predict(x_adv).cpu() != yc.cpu()
-        n_fooled = int(fooled.sum())
+        fooled, n = made["fooled"], made["y"].shape[0]
         out[name] = {
-            "n": int(xc.shape[0]),
-            "fooled": n_fooled / xc.shape[0],
-            "detected": float((~accepted[fooled]).double().mean()) if n_fooled else 0.0,
-            "success": float(((labels != yc.cpu()) & accepted).double().mean()),
-            "time_s": time.perf_counter() - t0,
+            "n": int(n),
+            "fooled": float(fooled.double().mean()),
+            "detected": float((~accepted[fooled]).double().mean()) if bool(fooled.any()) else 0.0,
+            "success": float(((labels != made["y"]) & accepted).double().mean()),
+            "time_s": made["time_s"],
         }
     return out
+
+
+def bare_model(guard: Any) -> Any:
+    """The guard's models without preprocessing or detectors (its ensemble, for several)."""
+    if len(guard.models) == 1:
+        return guard.models[0]
+    return getattr(guard.pipeline, "model", guard.pipeline)
+
+
+def naive_through_guard(
+    guard: Any, x: Tensor, y: Tensor, threat: Threat, attacks: Sequence[str] = NAIVE_ATTACKS, *, seed: int = 0
+) -> dict[str, dict[str, float | int]]:
+    """Points made against the bare models (``naive_points``), judged by the guard (``judge_points``)."""
+    return judge_points(guard, naive_points(bare_model(guard), x, y, threat, attacks, seed=seed))
 
 
 def evaluate_guard(
