@@ -41,6 +41,10 @@ def evaluate_command(
             "ACCEPTED points; naive attacks on its bare models are reported beside it"
         ),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="a served endpoint (http://host:port) to red-team instead; key in FORTIFY_API_KEY"),
+    ] = None,
     data: DatasetName = "fashion-mnist",
     eps: Annotated[float, typer.Option(help="radius of the threat ball")] = 0.1,
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
@@ -67,6 +71,13 @@ def evaluate_command(
     """
     dev = setup_torch(threads, device)
     threat = make_threat(norm, eps)
+    if url is not None:
+        from fortify.cli.serve_cmd import evaluate_url
+
+        if model is not None or guard is not None:
+            raise FortifyError("--url red-teams a served endpoint: give it without --model or --guard")
+        evaluate_url(url, data, split, n, threat, seed, out)
+        return
     if (model is None) == (guard is None):
         raise FortifyError("give exactly one of --model and --guard")
     if guard is not None:

@@ -11,6 +11,7 @@ import typer
 
 from fortify.cli.app import app
 from fortify.cli.render import console, err_console
+from fortify.threat import Threat
 from fortify.types import FortifyError
 
 review_app = typer.Typer(
@@ -117,3 +118,46 @@ def review_export_command(
 
     count, shape = export_reviewed(store, to)
     console.print(f"wrote {count} reviewed inputs of shape {list(shape)} to {to}", highlight=False)
+
+
+def evaluate_url(
+    url: str, data: str, split: str, n: int, threat: Threat, seed: int, out: Path | None
+) -> None:
+    """``fortify evaluate --url``: red-team a served endpoint (``FORTIFY_ENDPOINT_MODEL``, default
+    ``fortify``; ``FORTIFY_ENDPOINT_QUERIES`` per sample, default 500) with the key in ``FORTIFY_API_KEY``.
+    A score attack (Square) when the endpoint exposes probabilities, else a decision attack (HopSkipJump).
+    """
+    from fortify import data as datasets
+    from fortify.cli.render import results_table
+    from fortify.service.client import from_url
+    from fortify.service.redteam import evaluate_endpoint
+
+    model = os.environ.get("FORTIFY_ENDPOINT_MODEL", "fortify")
+    key = os.environ.get("FORTIFY_API_KEY")
+    try:
+        queries = int(os.environ.get("FORTIFY_ENDPOINT_QUERIES", "500"))
+    except ValueError:
+        raise FortifyError("FORTIFY_ENDPOINT_QUERIES must be an integer") from None
+    bb = from_url(url, model=model, api_key=key)
+    names = {o.get("name") for o in bb.endpoint.metadata().get("outputs", [])}
+    if "probabilities" in names:
+        bb.endpoint.close()
+        bb = from_url(url, model=model, api_key=key, output="scores")
+    x, y = datasets.load(data, split, n=n)
+    try:
+        result = evaluate_endpoint(bb, x, y, threat, n_queries=queries, seed=seed, dataset=data)
+    finally:
+        bb.endpoint.close()
+    section = result.sections["endpoint"]
+    console.print(results_table([result], f"endpoint {url} ({result.n_samples} samples)"))
+    alerts = section["alerts"]
+    fired = len(alerts) if alerts is not None else f"unknown ({section['alerts_note']})"
+    console.print(
+        f"endpoint: {section['requests']} requests, {section['retries']} retries, verdicts "
+        f"{section['verdicts']}, clean review rate {section['clean_review_rate']}, alerts fired {fired}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if out is not None:
+        result.save(str(out))
+        console.print(f"wrote {out}")

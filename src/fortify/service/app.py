@@ -95,6 +95,7 @@ def create_app(
     _errors(app)
     app.include_router(routes.router)
     app.include_router(review_routes.router)
+    app.include_router(review_routes.alerts_router)
     app.include_router(dashboard.router)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)

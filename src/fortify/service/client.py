@@ -51,6 +51,7 @@ class RemoteModel:
 
         self._httpx = httpx
         base = url.rstrip("/")
+        self.alerts_url = base + "/alerts"
         path = f"/v2/models/{quote(model, safe='')}"
         if version is not None:
             path += f"/versions/{quote(version, safe='')}"
@@ -72,6 +73,10 @@ class RemoteModel:
 
     def infer(self, x: Tensor) -> np.ndarray:
         """Labels ``(n,)`` or probabilities ``(n, C)`` for ``x`` ``(n, ...)``, as the endpoint says."""
+        return self.infer_with_status(x, self.output_name)[0]
+
+    def infer_with_status(self, x: Tensor, output_name: str) -> tuple[np.ndarray, list[str]]:
+        """Output ``output_name`` for ``x`` and the endpoint's verdict status per row."""
         body = {
             "inputs": [
                 {
@@ -81,22 +86,39 @@ class RemoteModel:
                     "data": x.detach().cpu().float().flatten().tolist(),
                 }
             ],
-            "outputs": [{"name": self.output_name}, {"name": "status"}],
+            "outputs": [{"name": output_name}, {"name": "status"}],
         }
         response = self._send("POST", self.infer_url, body)
         outputs = {o.get("name"): o for o in response.get("outputs", [])}
-        if self.output_name not in outputs:
-            raise EndpointError(f"the endpoint's response has no {self.output_name!r} output")
+        if output_name not in outputs:
+            raise EndpointError(f"the endpoint's response has no {output_name!r} output")
+        statuses = [str(s) for s in outputs.get("status", {}).get("data", [])]
         with self._lock:
-            self.statuses.update(str(s) for s in outputs.get("status", {}).get("data", []))
-        out = outputs[self.output_name]
+            self.statuses.update(statuses)
+        out = outputs[output_name]
         data = np.asarray([np.nan if v is None else v for v in out.get("data", [])], dtype=np.float64)
         try:
-            return data.reshape(out.get("shape", [len(data)]))
+            return data.reshape(out.get("shape", [len(data)])), statuses
         except ValueError as exc:
             raise EndpointError(
-                f"output {self.output_name!r} does not match its shape {out.get('shape')}"
+                f"output {output_name!r} does not match its shape {out.get('shape')}"
             ) from exc
+
+    def judge(self, x: Tensor, batch_size: int) -> tuple[Tensor, list[str]]:
+        """The endpoint's labels ``(n,)`` and statuses for ``x``, in chunks; not counted as queries."""
+        import torch
+
+        labels: list[Tensor] = []
+        statuses: list[str] = []
+        for chunk in x.split(batch_size):
+            out, status = self.infer_with_status(chunk, "label")
+            labels.append(torch.from_numpy(out).long())
+            statuses += status
+        return torch.cat(labels), statuses
+
+    def alerts(self, since: float) -> list[dict[str, Any]]:
+        """Alerts the endpoint fired since ``since`` (epoch seconds); needs a key with the review role."""
+        return self._send("GET", f"{self.alerts_url}?since={since}", None)["items"]
 
     def _send(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         httpx = self._httpx

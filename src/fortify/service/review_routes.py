@@ -49,3 +49,17 @@ async def get_item(event_id: EventId, plane: Plane, _: Reviewer) -> dict[str, An
 @router.post("/{event_id}", summary="Decide one item")
 async def decide(event_id: EventId, body: ReviewDecision, plane: Plane, who: Reviewer) -> dict[str, Any]:
     return await plane.run_io(plane.review_decide, event_id, body.action, body.label, body.note, who)
+
+
+alerts_router = APIRouter(prefix="/alerts", tags=["review"], responses=ERRORS)
+
+
+@alerts_router.get("", summary="Alerts fired since a time (newest first)")
+async def list_alerts(
+    plane: Plane,
+    _: Reviewer,
+    since: Annotated[float, Query(ge=0, le=1e11)] = 0.0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    rows = await plane.run_io(plane.store.recent_alerts, limit)
+    return {"items": [r["detail"] | {"id": r["id"]} for r in rows if r["fired_at"] >= since]}
