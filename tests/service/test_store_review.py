@@ -118,3 +118,18 @@ def test_bad_store_urls_are_one_line_errors(tmp_path):
     with pytest.raises(FortifyError, match="cannot reach the store") as err:
         Store("postgresql://nobody:secret@127.0.0.1:1/none").migrate()
     assert "secret" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_lost_store_is_503_not_a_silent_answer(guard, settings_for, synthetic, pg_url):
+    settings = settings_for(store=pg_url)
+    body = infer_body(synthetic[0][:1])
+    with TestClient(create_app(settings, guard=guard)) as client:
+        assert client.post("/v2/models/fortify/infer", json=body, headers=headers()).status_code == 200
+        name = pg_url.rsplit("/", 1)[1]
+        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+        response = client.post("/v2/models/fortify/infer", json=body, headers=headers())
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json() == {"error": "the store is unavailable; the verdict was not recorded"}

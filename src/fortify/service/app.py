@@ -2,7 +2,8 @@
 
 Endpoints are thin (``routes``, ``review_routes``, ``dashboard``); every error becomes
 ``{"error": "..."}`` here, in one place: service errors with their status, validation errors 422,
-user errors (``FortifyError``) 400, anything unexpected 500 with the detail in the log only.
+user errors (``FortifyError``) 400, an unreachable store 503, anything unexpected 500 with the
+detail in the log only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -129,6 +131,11 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(FortifyError)
     async def user_error(_: Request, exc: FortifyError) -> JSONResponse:
         return _error(400, str(exc).splitlines()[0] if str(exc) else "bad request")
+
+    @app.exception_handler(sa.exc.OperationalError)
+    async def store_down(request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
+        log.error("store unavailable on %s %s: %s", request.method, request.url.path, str(exc.orig)[:200])
+        return _error(503, "the store is unavailable; the verdict was not recorded", {"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
