@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fortify-installed
-EXTRAS ?= dev,mlflow,onnx
+EXTRAS ?= dev,mlflow,onnx,serve,serve-test
 
 .PHONY: demo test test-slow bench lint typecheck data venv clean
 

@@ -15,6 +15,7 @@ from fortify import (
     gate,
     model,
     report,
+    runtime,
     testing,
     track,
     zoo,
@@ -23,6 +24,7 @@ from fortify._version import __version__
 from fortify.evaluation import evaluate, sweep
 from fortify.model import BlackBox, Classifier
 from fortify.result import Result
+from fortify.runtime import Guard, Monitor
 from fortify.threat import L0, L2, Linf, Threat, make_threat
 from fortify.training import TrainConfig, train
 from fortify.types import FortifyError
@@ -38,12 +40,15 @@ __all__ = [
     "gate",
     "model",
     "report",
+    "runtime",
     "testing",
     "track",
     "zoo",
     "Classifier",
     "BlackBox",
     "Result",
+    "Guard",
+    "Monitor",
     "Threat",
     "Linf",
     "L2",

@@ -8,7 +8,10 @@ A policy is a YAML (or JSON) mapping; every key is optional and unknown keys are
     max_attack_success_rate: 0.6
     norm: linf                        # which threat the eps below refer to (default: any)
     min_robust_accuracy: {0.05: 0.5, 0.1: 0.3}
-    max_added_latency_ms: 2.0         # per-sample clean inference latency vs --baseline
+    max_added_latency_ms: 2.0         # per-sample clean inference latency vs --baseline; for a guard
+                                      # Result, the guard's own one-input p50 minus its bare model's
+    min_clean_accuracy_ratio: 0.95    # clean accuracy / the --baseline's clean accuracy
+    max_review_rate: 0.10             # a guard's share of clean inputs not ACCEPTED
     require_reliable: true            # every diagnostic passed (the default)
     min_certified_accuracy: {0.25: 0.6}   # L2 radius -> certified accuracy
 
@@ -44,13 +47,22 @@ class Policy(BaseModel):
     max_attack_success_rate: float | None = Fraction
     norm: str | None = None
     min_robust_accuracy: dict[float, float] = Field(default_factory=dict)
-    max_added_latency_ms: float | None = None
+    max_added_latency_ms: float | None = Field(default=None, ge=0.0)
+    min_clean_accuracy_ratio: float | None = Field(default=None, gt=0.0, le=10.0)
+    max_review_rate: float | None = Fraction
     require_reliable: bool = True
     min_certified_accuracy: dict[float, float] = Field(default_factory=dict)
 
-    def needs_baseline(self) -> list[str]:
-        keys = ("max_clean_accuracy_drop", "max_robust_accuracy_drop", "max_added_latency_ms")
+    def needs_baseline(self, results: Sequence[Result] = ()) -> list[str]:
+        keys = ["max_clean_accuracy_drop", "max_robust_accuracy_drop", "min_clean_accuracy_ratio"]
+        if not _guarded(results):
+            keys.append("max_added_latency_ms")  # a guard Result carries its own bare-model baseline
         return [key for key in keys if getattr(self, key) is not None]
+
+
+def _guarded(results: Sequence[Result]) -> bool:
+    """Every result is a guard evaluation that measured its own added latency."""
+    return bool(results) and all(readers.guard_added_latency_ms(r) is not None for r in results)
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,7 @@ def check(policy: Policy, results: Sequence[Result], baseline: Result | None = N
     """
     if not results:
         raise FortifyError("the gate needs at least one result")
-    missing = policy.needs_baseline()
+    missing = policy.needs_baseline(results)
     if missing and baseline is None:
         raise FortifyError(
             f"the policy sets {', '.join(missing)}, which compare against a baseline: pass --baseline"
@@ -172,6 +184,13 @@ def check(policy: Policy, results: Sequence[Result], baseline: Result | None = N
     for radius, minimum in sorted(policy.min_certified_accuracy.items()):
         value = _lowest([readers.certified_accuracy_at(r, radius) for r in results])
         checks.append(_at_least(f"min certified accuracy at L2 {radius:g}", value, minimum))
+    if policy.max_review_rate is not None:
+        review_rates = [readers.guard_review_rate(r) for r in results]
+        present = [v for v in review_rates if v is not None]
+        worst = max(present) if len(present) == len(review_rates) else None
+        checks.append(_at_most("max clean review rate through the guard", worst, policy.max_review_rate))
+    if policy.max_added_latency_ms is not None and _guarded(results):
+        checks.append(_guard_latency(policy.max_added_latency_ms, results))
     evaluations = [r for r in results if r.kind == "evaluation"]
     if policy.require_reliable and evaluations:
         # diagnostics check attacks; certificates and training runs have none to carry
@@ -210,7 +229,18 @@ def _relative_checks(
         )
     if policy.max_robust_accuracy_drop is not None:
         checks.append(_robust_drop(policy, results, baseline))
-    if policy.max_added_latency_ms is not None:
+    if policy.min_clean_accuracy_ratio is not None:
+        ratio = None if clean is None or not baseline.clean_accuracy else clean / baseline.clean_accuracy
+        checks.append(
+            Check(
+                "min clean accuracy ratio vs baseline",
+                ratio is not None and ratio >= policy.min_clean_accuracy_ratio - 1e-12,
+                "not measured" if ratio is None else f"{ratio:.3f}",
+                f">= {policy.min_clean_accuracy_ratio:g}",
+                f"baseline {_pct(baseline.clean_accuracy)}, now {_pct(clean)}",
+            )
+        )
+    if policy.max_added_latency_ms is not None and not _guarded(results):
         now = _lowest([readers.latency_ms(r) for r in results])
         before = readers.latency_ms(baseline)
         added = None if now is None or before is None else now - before
@@ -224,6 +254,17 @@ def _relative_checks(
             )
         )
     return checks
+
+
+def _guard_latency(maximum: float, results: Sequence[Result]) -> Check:
+    added = max(v for v in (readers.guard_added_latency_ms(r) for r in results) if v is not None)
+    return Check(
+        "max added latency of the guard",
+        added <= maximum,
+        f"{added:+.3f} ms/input",
+        f"<= {maximum:g} ms",
+        "one input, p50, guard vs its bare model in the same process",
+    )
 
 
 def _measured_radii(result: Result, norm: str | None) -> set[float]:

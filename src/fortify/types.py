@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from torch import Tensor, nn
 
@@ -23,6 +23,19 @@ class DataError(FortifyError):
 
 class UnsafeFileError(FortifyError):
     """A file would need unpickling (arbitrary code execution) to load; fortify refuses it."""
+
+
+@runtime_checkable
+class ProvidesClassifier(Protocol):
+    """An object evaluated as the ``Classifier`` it provides (``ft.Guard``: its pipeline and policy).
+
+    ``ft.evaluate(obj, ...)`` attacks and judges ``obj.as_classifier()``, then lets
+    ``obj.annotate_result(result, x, y)`` add its own section to the Result it returns.
+    """
+
+    def as_classifier(self) -> Any: ...
+
+    def annotate_result(self, result: Any, x: Any, y: Any) -> Any: ...
 
 
 class DetectorLike(Protocol):
@@ -56,7 +69,8 @@ class Detected(Protocol):
     ``detector`` is the detector (``None`` when the model has none); ``flagged(x)`` is a boolean ``(N,)``
     on the model's device: which inputs it rejects. Such a model is broken only by attack points that
     are misclassified and not flagged, and is attacked with the detector in the objective.
-    ``fortify.defenses.defend(clf, detector=det)`` builds one; the runtime guard is one too.
+    ``fortify.defenses.defend(clf, detector=det)`` builds one; so does the classifier a runtime guard
+    provides (``ProvidesClassifier``).
     """
 
     @property

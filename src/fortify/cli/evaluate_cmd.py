@@ -9,7 +9,7 @@ import typer
 
 from fortify import data as datasets
 from fortify.cli.app import app
-from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
+from fortify.cli.common import DatasetName, Device, Threads, load_model_for, setup_torch
 from fortify.cli.detector_opts import (
     CalibrationN,
     DetectorFpr,
@@ -20,16 +20,31 @@ from fortify.cli.detector_opts import (
     detector_spec,
 )
 from fortify.cli.progress import bars
-from fortify.cli.render import console, print_diagnostics, results_table
+from fortify.cli.render import console, pct, print_diagnostics, results_table
 from fortify.cli.report_cmd import publish
 from fortify.detect.calibration import with_detector
 from fortify.evaluation import evaluate, suite_names
-from fortify.threat import make_threat
+from fortify.result import Result
+from fortify.runtime import Guard, calibration_overlap, evaluate_guard
+from fortify.threat import Threat, make_threat
+from fortify.types import FortifyError
 
 
 @app.command("evaluate")
 def evaluate_command(
-    model: ModelFile,
+    model: Annotated[Path | None, typer.Option(help="a model.safetensors written by fortify")] = None,
+    guard: Annotated[
+        Path | None,
+        typer.Option(
+            help="a guard bundle (fortify guard build) instead of --model: the guard is attacked as "
+            "deployed, with its policy in the objective, and judged broken only by misclassified, "
+            "ACCEPTED points; naive attacks on its bare models are reported beside it"
+        ),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="a served endpoint (http://host:port) to red-team instead; key in FORTIFY_API_KEY"),
+    ] = None,
     data: DatasetName = "fashion-mnist",
     eps: Annotated[float, typer.Option(help="radius of the threat ball")] = 0.1,
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
@@ -51,10 +66,26 @@ def evaluate_command(
 ) -> None:
     """Attack a saved model with a suite and report per-sample worst-case robust accuracy.
 
-    With --detector the model is judged and attacked together with a calibrated detector.
+    With --detector the model is judged and attacked together with a calibrated detector; with
+    --guard, a guard bundle is evaluated instead of a model.
     """
     dev = setup_torch(threads, device)
     threat = make_threat(norm, eps)
+    if url is not None:
+        from fortify.cli.serve_cmd import evaluate_url
+
+        if model is not None or guard is not None:
+            raise FortifyError("--url red-teams a served endpoint: give it without --model or --guard")
+        evaluate_url(url, data, split, n, threat, seed, out)
+        return
+    if (model is None) == (guard is None):
+        raise FortifyError("give exactly one of --model and --guard")
+    if guard is not None:
+        if detector is not None:
+            raise FortifyError("--detector adds a detector to a model; a guard bundle has its own detectors")
+        _evaluate_guard(guard, data, split, n, threat, suite, seed, batch_size, out, report, mlflow, dev)
+        return
+    assert model is not None
     spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)
     clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n)
@@ -72,3 +103,58 @@ def evaluate_command(
         result.save(str(out))
         console.print(f"wrote {out}")
     publish(result, clf, x, y, threat, suite=suite, seed=seed, report=report, mlflow=mlflow, out=out)
+
+
+def _evaluate_guard(
+    bundle: Path,
+    data: str,
+    split: str,
+    n: int,
+    threat: Threat,
+    suite: str,
+    seed: int,
+    batch_size: int,
+    out: Path | None,
+    report: Path | None,
+    mlflow: bool,
+    device: object,
+) -> None:
+    guard = Guard.load(str(bundle)).to(device)  # type: ignore[arg-type]
+    overlap = calibration_overlap(guard, data, split, n)
+    if overlap is not None:
+        raise FortifyError(overlap)
+    x, y = datasets.load(data, split, n=n)
+    result = evaluate_guard(
+        guard, x, y, threat, suite, seed=seed, batch_size=batch_size, dataset=data, progress=bars
+    )
+    result.model = {**result.model, "guard_bundle": str(bundle)}
+    console.print(results_table([result], f"guard {bundle} on {data} ({result.n_samples} samples)"))
+    console.print(guard_lines(result), highlight=False, markup=False, soft_wrap=True)
+    print_diagnostics(result)
+    if out is not None:
+        result.save(str(out))
+        console.print(f"wrote {out}")
+    publish(
+        result, guard.classifier, x, y, threat, suite=suite, seed=seed, report=report, mlflow=mlflow, out=out
+    )
+
+
+def guard_lines(result: Result) -> str:
+    """The guard section in a few lines: review rate, accepted accuracy, naive vs adaptive, latency."""
+    g = result.sections["guard"]
+    lines = [
+        f"clean: review rate {pct(g['clean_review_rate'])}, accepted clean accuracy "
+        f"{pct(g['accepted_clean_accuracy'])}",
+        f"adaptive success through the guard: {pct(g['adaptive_success_rate'])}",
+    ]
+    for name, row in (g.get("naive") or {}).items():
+        lines.append(
+            f"naive {name} on the bare model: fools {pct(row['fooled'])}, detected {pct(row['detected'])}, "
+            f"success through the guard {pct(row['success'])}"
+        )
+    lat = g["latency_ms"]
+    lines.append(
+        f"latency: one input p50 {lat['single_p50']:.2f} ms / p99 {lat['single_p99']:.2f} ms; "
+        f"batch of 64 p50 {lat['batch64_p50']:.1f} ms"
+    )
+    return "\n".join(lines)

@@ -13,7 +13,9 @@ from fortify.cli import (  # noqa: F401  (commands register on import)
     demo_cmd,
     evaluate_cmd,
     gate_cmd,
+    guard_cmd,
     report_cmd,
+    serve_cmd,
     sweep_cmd,
     train_cmd,
 )

@@ -13,11 +13,19 @@ flagged, and puts the detector in the attack objective.
 
 from fortify.detect.base import DEFAULT_FPR, Detector
 from fortify.detect.calibration import CalibrationSource, DetectorSpec, with_detector
+from fortify.detect.confidence import Confidence
+from fortify.detect.disagreement import Disagreement
+from fortify.detect.input_stats import InputStatistics
+from fortify.detect.mahalanobis import Mahalanobis
 from fortify.detect.squeeze import FeatureSqueezing
 
 __all__ = [
     "Detector",
     "FeatureSqueezing",
+    "Mahalanobis",
+    "Confidence",
+    "InputStatistics",
+    "Disagreement",
     "DEFAULT_FPR",
     "DetectorSpec",
     "CalibrationSource",

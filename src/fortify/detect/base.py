@@ -7,6 +7,12 @@ input when its score is above ``threshold``, which ``calibrate`` sets from clean
 (Alibi Detect's shape: fit on reference data, infer the threshold from a target FPR, score, predict).
 What to do with a flagged input (reject, review) is the caller's policy, not the detector's.
 
+Detectors that read the protected model (feature squeezing, Mahalanobis, confidence) may be built
+without one and ``bind``-ed later (``ft.Guard`` binds them to its pipeline). Detectors with a model of
+clean data (``fits = True``: Mahalanobis, input statistics) ``fit`` it on the first half of the
+calibration set and set the threshold on the second half, so that the false-positive rate is measured on
+inputs the fit did not see.
+
 Like preprocessing components (``fortify.defenses.preprocess``), a detector declares ``differentiable``
 (its autograd gradient is informative) and ``randomized`` (each call draws fresh randomness), and its
 sub-modules may declare them too, so that adaptive evaluation attacks it with BPDA and EOT.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -23,14 +30,38 @@ from torch import Tensor, nn
 from fortify._validate import is_number, number
 from fortify.types import FortifyError
 
+if TYPE_CHECKING:
+    from fortify.model import Classifier
+
 DEFAULT_FPR = 0.05
 
 
+def threshold_at(scores: Tensor, fpr: float) -> float:
+    """The ``(1 - fpr)`` order statistic of ``scores`` ``(n,)``: exactly ``floor(fpr * n)`` lie above it
+    (fewer only where scores tie)."""
+    n = scores.shape[0]
+    above = math.floor(fpr * n)
+    return float(scores.double().sort().values[n - 1 - above])
+
+
+def check_fpr(fpr: float, name: str = "fpr") -> float:
+    """``fpr`` as a float if it is a number strictly between 0 and 1."""
+    if not is_number(fpr) or not 0.0 < fpr < 1.0:
+        raise FortifyError(f"{name} must be a fraction strictly between 0 and 1, got {fpr!r}")
+    return float(fpr)
+
+
 class Detector(nn.Module):
-    """Base class: subclasses implement ``forward(x) -> (N,)`` scores and set the two flags."""
+    """Base class: subclasses implement ``forward(x) -> (N,)`` scores and set the two flags.
+
+    ``fits`` (False): the detector has a model of clean data that ``fit(x, y)`` estimates before the
+    threshold is calibrated. ``name`` is the short name used in verdicts, bundles and the CLI.
+    """
 
     differentiable: bool = True
     randomized: bool = False
+    fits: bool = False
+    name: str = "detector"
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,6 +86,13 @@ class Detector(nn.Module):
     def threshold(self, value: float) -> None:
         self._threshold, self._fpr = number("threshold", value, finite=True), None
         self._source = None
+
+    def bind(self, clf: Classifier) -> Detector:
+        """Attach the classifier this detector protects (a no-op for detectors that read only inputs)."""
+        return self
+
+    def fit(self, x: Tensor, y: Tensor | None = None) -> None:
+        """Estimate the model of clean data (``fits`` detectors only); ``y`` are labels or None."""
 
     def score(self, x: Tensor) -> Tensor:
         """Differentiable suspicion scores ``(N,)`` for inputs ``(N, ...)``; higher is more suspicious."""
@@ -81,30 +119,36 @@ class Detector(nn.Module):
         x_clean: Tensor,
         fpr: float = DEFAULT_FPR,
         *,
+        y: Tensor | None = None,
         batch_size: int = 512,
         source: Mapping[str, object] | None = None,
     ) -> Detector:
         """Set ``threshold`` to the ``(1 - fpr)`` quantile of the scores of clean inputs; returns self.
 
-        Exactly ``floor(fpr * n)`` of the ``n`` clean inputs score above it (fewer only where scores
-        tie), so on fresh clean data from the same distribution the false-positive rate is ``fpr`` up
-        to sampling error. Needs at least ``1 / fpr`` clean samples. ``source`` says where ``x_clean``
-        came from (``dataset``, ``split``, ``start``, ``n``); ``describe`` then records it as
+        Exactly ``floor(fpr * n)`` of the ``n`` clean inputs scored score above it (fewer only where
+        scores tie), so on fresh clean data from the same distribution the false-positive rate is ``fpr``
+        up to sampling error. Needs at least ``1 / fpr`` clean samples. A ``fits`` detector first fits
+        its model on the first half of ``x_clean`` (with labels ``y`` where it uses them) and scores
+        only the second half, which then must hold ``1 / fpr`` samples. ``source`` says where
+        ``x_clean`` came from (``dataset``, ``split``, ``start``, ``n``); ``describe`` then records it as
         ``calibration``.
         """
-        if not is_number(fpr) or not 0.0 < fpr < 1.0:
-            raise FortifyError(f"fpr must be a fraction strictly between 0 and 1, got {fpr!r}")
+        fpr = check_fpr(fpr)
         n = x_clean.shape[0] if isinstance(x_clean, Tensor) and x_clean.dim() >= 1 else 0
-        if n < math.ceil(1.0 / fpr):
+        need = math.ceil(1.0 / fpr) * (2 if self.fits else 1)
+        if n < need:
             raise FortifyError(
-                f"calibrating at fpr={fpr:g} needs at least {math.ceil(1.0 / fpr)} clean samples, got {n}"
+                f"calibrating {self.name} at fpr={fpr:g} needs at least {need} clean samples, got {n}"
             )
+        if self.fits:
+            half = n // 2
+            self.fit(x_clean[:half], None if y is None else y[:half])
+            x_clean = x_clean[half:]
         scores = self.scores(x_clean, batch_size=batch_size).double()
         if not bool(torch.isfinite(scores).all()):
             raise FortifyError(f"{type(self).__name__} gave NaN or infinite scores on the clean samples")
-        above = math.floor(fpr * n)
-        self._threshold = float(scores.sort().values[n - 1 - above])
-        self._fpr = float(fpr)
+        self._threshold = threshold_at(scores, fpr)
+        self._fpr = fpr
         self._source = dict(source) if source is not None else None
         return self
 
@@ -113,6 +157,7 @@ class Detector(nn.Module):
         ``calibrate`` was told, where its clean data came from (``calibration``)."""
         info: dict[str, object] = {
             "name": type(self).__name__,
+            "short_name": self.name,
             "differentiable": self.differentiable,
             "randomized": self.randomized,
             "threshold": self._threshold,

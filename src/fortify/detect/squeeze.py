@@ -25,18 +25,21 @@ from fortify.types import FortifyError
 class FeatureSqueezing(Detector):
     """``max_k || softmax(clf(x)) - softmax(clf(squeeze_k(x))) ||_1`` per sample, in ``[0, 2]``.
 
-    ``clf`` is the classifier to protect; ``squeezers`` (default ``BitDepth(5)``, ``MedianFilter(2)``,
-    the paper's choices for MNIST-like images) are ``fortify.defenses`` preprocessing components, set to
+    ``clf`` is the classifier to protect (or None, to ``bind`` one later: ``ft.Guard`` does);
+    ``squeezers`` (default ``BitDepth(5)``, ``MedianFilter(2)``, the paper's choices for MNIST-like
+    images) are ``fortify.defenses`` preprocessing components, set to
     ``clf``'s bounds. Differentiable only if every squeezer is (``BitDepth`` is not); random if any is.
 
     >>> det = ft.detect.FeatureSqueezing(clf).calibrate(x_clean, fpr=0.05)
     >>> det.flagged(x_adv)          # bool (N,)
     """
 
-    def __init__(self, clf: Classifier, squeezers: Sequence[Preprocessor] | None = None) -> None:
+    name = "squeeze"
+
+    def __init__(
+        self, clf: Classifier | None = None, squeezers: Sequence[Preprocessor] | None = None
+    ) -> None:
         super().__init__()
-        if not isinstance(clf, Classifier):
-            raise TypeError(f"FeatureSqueezing protects a fortify Classifier, got {type(clf).__name__}")
         squeezers = [BitDepth(5), MedianFilter(2)] if squeezers is None else list(squeezers)
         if not squeezers:
             raise FortifyError("FeatureSqueezing needs at least one squeezer")
@@ -45,14 +48,26 @@ class FeatureSqueezing(Detector):
                 raise TypeError(
                     f"squeezers must be fortify.defenses Preprocessors, got {type(squeezer).__name__}"
                 )
-            squeezer.bounds = clf.bounds
-        self.clf = clf
+        self.clf: Classifier | None = None
         self.squeezers = nn.ModuleList(squeezers)
         self.differentiable = all(s.differentiable for s in squeezers)
         self.randomized = any(s.randomized for s in squeezers)
+        if clf is not None:
+            self.bind(clf)
         self.eval()
 
+    def bind(self, clf: Classifier) -> FeatureSqueezing:
+        """Protect ``clf``: the squeezers take its bounds."""
+        if not isinstance(clf, Classifier):
+            raise TypeError(f"FeatureSqueezing protects a fortify Classifier, got {type(clf).__name__}")
+        for squeezer in self.squeezers:
+            cast(Preprocessor, squeezer).bounds = clf.bounds
+        self.clf = clf
+        return self
+
     def forward(self, x: Tensor) -> Tensor:
+        if self.clf is None:
+            raise FortifyError("FeatureSqueezing has no classifier: FeatureSqueezing(clf) or .bind(clf)")
         probs = self.clf(x).softmax(dim=1)
         distances = [(probs - self.clf(s(x)).softmax(dim=1)).abs().sum(dim=1) for s in self.squeezers]
         return torch.stack(distances).amax(dim=0)

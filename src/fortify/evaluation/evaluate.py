@@ -20,7 +20,7 @@ from fortify.evaluation.summaries import calibration, slices
 from fortify.model import Classifier
 from fortify.result import Diagnostic, Environment, Result, ThreatSpec
 from fortify.threat import Threat
-from fortify.types import FortifyError, ProgressOption, detector_of, reporting
+from fortify.types import FortifyError, ProgressOption, ProvidesClassifier, detector_of, reporting
 
 DEFAULT_BATCH_SIZE = 250
 
@@ -41,7 +41,7 @@ def check_arguments(clf: Classifier, x: Tensor, y: Tensor, threat: Threat, batch
 
 
 def evaluate(
-    clf: Classifier,
+    clf: Classifier | ProvidesClassifier,
     x: Tensor,
     y: Tensor,
     threat: Threat,
@@ -76,6 +76,7 @@ def evaluate(
     per class and group, calibration, diagnostics, timing, seed and versions, and for small images a
     gallery: up to 8 adversarial points exactly as the attacks found them (``evaluation.gallery``).
     """
+    source, clf = clf, _provided(clf)
     y = check_arguments(clf, x, y, threat, batch_size)
     if groups is not None and len(groups) != x.shape[0]:
         raise FortifyError(f"groups must have one entry per sample ({x.shape[0]}), got {len(groups)}")
@@ -103,7 +104,7 @@ def evaluate(
     diags += white_vs_black(ledger, entries)
     timing["diagnostics_s"] = timing["probe_s"] + time.perf_counter() - t0
     timing["total_s"] = time.perf_counter() - started
-    return build_result(
+    result = build_result(
         view,
         ledger,
         threat,
@@ -115,6 +116,15 @@ def evaluate(
         diags,
         timing,
     )
+    return source.annotate_result(result, x, y) if isinstance(source, ProvidesClassifier) else result
+
+
+def _provided(clf: Classifier | ProvidesClassifier) -> Classifier:
+    """The classifier to attack: ``clf`` itself, or the one a guard provides."""
+    model = clf.as_classifier() if isinstance(clf, ProvidesClassifier) else clf
+    if not isinstance(model, Classifier):
+        raise TypeError(f"evaluate takes a fortify Classifier, got {type(model).__name__}")
+    return model
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from torch import Tensor
 
 from fortify.report import sections
+from fortify.report.guard_view import guard_section
 from fortify.report.images import gallery_html, stored_gallery_html
 from fortify.result import Result
 from fortify.result.gallery import MAX_VALUES
@@ -88,6 +89,7 @@ def render_html(
         sections.curve_section(items),
         sections.attack_table(items),
         sections.detector_section(main),
+        guard_section(main),
         sections.class_section(items, class_names),
         sections.calibration_section(main),
     ]

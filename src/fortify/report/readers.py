@@ -10,6 +10,8 @@ from fortify.result.readers import (
     certified_accuracy_at,
     class_rows,
     detector_label,
+    guard_added_latency_ms,
+    guard_review_rate,
     latency_ms,
     robust_accuracy_at,
     robustness_curves,
@@ -29,4 +31,6 @@ __all__ = [
     "certification_curve",
     "certified_accuracy_at",
     "latency_ms",
+    "guard_review_rate",
+    "guard_added_latency_ms",
 ]

@@ -235,3 +235,18 @@ def latency_ms(result: Result) -> float | None:
     if "clean_s" in result.timing and result.n_samples > 0:
         return 1000.0 * result.timing["clean_s"] / result.n_samples
     return None
+
+
+def guard_review_rate(result: Result) -> float | None:
+    """A guard Result's share of clean inputs not ACCEPTED (``sections["guard"]``), else None."""
+    section = result.sections.get("guard")
+    value = section.get("clean_review_rate") if isinstance(section, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def guard_added_latency_ms(result: Result) -> float | None:
+    """A guard Result's one-input p50 latency minus its bare model's, in ms, else None."""
+    section = result.sections.get("guard")
+    latency = section.get("latency_ms") if isinstance(section, dict) else None
+    value = latency.get("added_single_p50") if isinstance(latency, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None

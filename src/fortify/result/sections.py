@@ -83,10 +83,15 @@ class TrainingSection(TypedDict, total=False):
 
 @with_config(ConfigDict(extra="allow"))
 class Sections(TypedDict, total=False):
-    """``Result.sections``: the typed sections, and any section a later capability adds by name."""
+    """``Result.sections``: the typed sections, and any section a later capability adds by name.
+
+    ``guard`` (``fortify.runtime``) and ``endpoint`` (``fortify evaluate --url``) are JSON mappings
+    their producers describe; they get a typed shape here when their schemas settle."""
 
     certification: CertificationSection
     training: TrainingSection
+    guard: dict[str, Any]
+    endpoint: dict[str, Any]
 
 
 @with_config(ConfigDict(extra="forbid"))

@@ -1,0 +1,112 @@
+"""`fortify guard build` and `fortify guard inspect`: make a calibrated guard bundle, and read one back."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fortify.cli.app import app
+from fortify.cli.common import DatasetName, Device, Threads, setup_torch
+from fortify.cli.render import console, pct
+from fortify.runtime import DEFAULT_DETECTORS, DEFAULT_REJECT_FPR, Guard, build_guard, parse_detectors
+from fortify.runtime.build import DEFAULT_CALIBRATION_N
+from fortify.runtime.bundle import verify_bundle
+from fortify.types import FortifyError
+
+guard_app = typer.Typer(help="Guard bundles: build (calibrate) one, inspect one.", no_args_is_help=True)
+app.add_typer(guard_app, name="guard")
+
+
+@guard_app.command("build")
+def build_command(
+    model: Annotated[list[Path], typer.Option(help="a fortify model file; repeat for an ensemble")],
+    out: Annotated[Path, typer.Option(help="the bundle folder to write (replaced atomically)")],
+    calibrate: DatasetName = "fashion-mnist",
+    preprocess: Annotated[str, typer.Option(help="steps in front of the models, e.g. median:2,bits:5")] = "",
+    detectors: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated: squeeze, mahalanobis, confidence, entropy, input-stats, disagreement"
+        ),
+    ] = ",".join(DEFAULT_DETECTORS),
+    fpr: Annotated[float, typer.Option(help="share of clean inputs the guard may send to REVIEW")] = 0.05,
+    reject_fpr: Annotated[
+        float, typer.Option(help="share of clean inputs it may REJECT")
+    ] = DEFAULT_REJECT_FPR,
+    confidence_threshold: Annotated[float, typer.Option(help="REVIEW below this softmax confidence")] = 0.0,
+    combine: Annotated[str, typer.Option(help="ensemble rule: mean_probs, mean_logits, vote")] = "mean_probs",
+    calibration_n: Annotated[
+        int, typer.Option(min=2, help="held-out images: the last N of the test split")
+    ] = DEFAULT_CALIBRATION_N,
+    device: Device = "auto",
+    threads: Threads = None,
+) -> None:
+    """Calibrate a guard (models, preprocessing, detectors) on held-out images and write its bundle."""
+    dev = setup_torch(threads, device)
+    _check_writable(out)
+    guard = build_guard(
+        model,
+        calibrate=calibrate,
+        n=calibration_n,
+        fpr=fpr,
+        reject_fpr=reject_fpr,
+        detectors=parse_detectors(detectors),
+        preprocess=preprocess,
+        combine=combine,
+        confidence_threshold=confidence_threshold,
+        device=dev,
+    )
+    guard.save(str(out))
+    cal = guard.calibration or {}
+    console.print(
+        f"wrote {out}: {len(guard.models)} model(s), detectors {', '.join(guard.names) or 'none'}; "
+        f"clean review rate {pct(cal.get('clean_review_rate'))} on {cal.get('n_threshold')} held-out images",
+        highlight=False,
+    )
+
+
+@guard_app.command("inspect")
+def inspect_command(
+    bundle: Annotated[Path, typer.Argument(help="a guard bundle folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the description as JSON")] = False,
+) -> None:
+    """Verify a bundle (hashes, and the signature when FORTIFY_BUNDLE_KEY is set) and describe it."""
+    manifest = verify_bundle(bundle)
+    guard = Guard.load(str(bundle))
+    info = guard.describe()
+    if as_json:
+        typer.echo(json.dumps({"manifest": manifest.model_dump(), "guard": info}, indent=2, default=str))
+        return
+    console.print(f"{bundle}: verified ({len(manifest.files)} files, fortify {manifest.fortify_version})")
+    console.print(f"models: {len(info['models'])} ({info['combine']}); input shape {info['input_shape']}")
+    console.print(f"preprocess: {[p['name'] for p in info['preprocess']] or 'none'}")
+    for det in info["detectors"]:
+        reject = det["reject_threshold"]
+        console.print(
+            f"detector {det['key']}: review above {det['threshold']:.4g}, reject above "
+            f"{'never' if reject is None else format(reject, '.4g')}",
+            highlight=False,
+        )
+    cal = info["calibration"] or {}
+    console.print(
+        f"calibrated at fpr {cal.get('fpr')} on {cal.get('n')} images ({cal.get('source') or 'given data'}); "
+        f"data {manifest.data_fingerprint}",
+        highlight=False,
+    )
+    if guard.result is not None:
+        console.print(
+            f"shipped with an evaluation: clean {pct(guard.result.clean_accuracy)}, robust "
+            f"{pct(guard.result.robust_accuracy)} ({guard.result.suite}, {guard.result.threat})",
+            highlight=False,
+        )
+
+
+def _check_writable(target: Path) -> None:
+    parent = target.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK):
+        raise FortifyError(f"cannot write {target}: {parent} is not writable")

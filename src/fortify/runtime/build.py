@@ -1,0 +1,123 @@
+"""Build a calibrated guard from model files and a dataset: what ``fortify guard build`` and
+``fortify serve --model M --calibrate DATASET`` do.
+
+Calibration data are the *last* ``n`` images of the dataset's test split by default: held out from
+training (the models were trained on the train split) and from evaluation (``fortify evaluate`` scores
+the first images of the test split; ``calibration_overlap`` says when an evaluation would overlap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fortify import data as datasets
+from fortify import zoo
+from fortify.defenses import JPEG, BitDepth, GaussianNoise, MedianFilter, Preprocessor
+from fortify.detect.base import DEFAULT_FPR
+from fortify.runtime.detectors import DEFAULT_DETECTORS, DETECTORS
+from fortify.runtime.guard import DEFAULT_REJECT_FPR, Guard
+from fortify.types import FortifyError
+
+DEFAULT_CALIBRATION_N = 2000
+PREPROCESS_SPECS = {
+    "median": (MedianFilter, int),
+    "bits": (BitDepth, int),
+    "jpeg": (JPEG, int),
+    "noise": (GaussianNoise, float),
+}
+
+
+def parse_preprocess(spec: str) -> list[Preprocessor]:
+    """``"median:2,bits:5"`` -> ``[MedianFilter(2), BitDepth(5)]`` (kinds: median, bits, jpeg, noise)."""
+    steps: list[Preprocessor] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        kind, _, value = part.partition(":")
+        if kind not in PREPROCESS_SPECS or not value:
+            raise FortifyError(
+                f"bad preprocessing step {part!r}; use KIND:VALUE with KIND one of {sorted(PREPROCESS_SPECS)}"
+            )
+        cls, cast = PREPROCESS_SPECS[kind]
+        try:
+            steps.append(cls(cast(value)))
+        except ValueError as exc:
+            raise FortifyError(f"bad value in preprocessing step {part!r}: {exc}") from exc
+    return steps
+
+
+def parse_detectors(spec: str) -> list[str]:
+    """``"squeeze,mahalanobis"`` -> names, each checked against ``DETECTORS``."""
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DETECTORS]
+    if unknown:
+        raise FortifyError(f"unknown detector(s) {unknown}; choose from {', '.join(DETECTORS)}")
+    return names
+
+
+def calibration_data(
+    dataset: str, n: int, split: str = "test"
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The last ``n`` images of ``split`` of ``dataset`` (fewer if it has fewer), labels and a record."""
+    x, y = datasets.load(dataset, split)
+    start = max(0, x.shape[0] - n)
+    return x[start:], y[start:], {"dataset": dataset, "split": split, "start": start, "n": x.shape[0] - start}
+
+
+def calibration_overlap(guard: Guard, dataset: str, split: str, n_eval: int) -> str | None:
+    """Why evaluating the first ``n_eval`` images of ``split`` would score calibration images, or None."""
+    source = (guard.calibration or {}).get("source")
+    if not isinstance(source, dict) or source.get("dataset") != dataset or source.get("split") != split:
+        return None
+    start = source.get("start")
+    if isinstance(start, int) and n_eval > start:
+        return (
+            f"the guard was calibrated on {split} images {start}.. of {dataset}; evaluating the first "
+            f"{n_eval} would score calibration images (use --n {start} or fewer)"
+        )
+    return None
+
+
+def build_guard(
+    models: str | Path | Sequence[str | Path],
+    *,
+    calibrate: str,
+    n: int = DEFAULT_CALIBRATION_N,
+    fpr: float = DEFAULT_FPR,
+    reject_fpr: float | None = DEFAULT_REJECT_FPR,
+    detectors: Sequence[str] = DEFAULT_DETECTORS,
+    preprocess: Sequence[Preprocessor] | str = (),
+    combine: str = "mean_probs",
+    confidence_threshold: float = 0.0,
+    split: str = "test",
+    device: str | torch.device | None = None,
+) -> Guard:
+    """Load fortify model files, put them behind ``preprocess`` and ``detectors``, and calibrate the
+    guard on held-out images of the dataset ``calibrate`` (see the module docstring)."""
+    paths = [models] if isinstance(models, (str, Path)) else list(models)
+    if not paths:
+        raise FortifyError("build_guard needs at least one model file")
+    clfs = [zoo.load(p, device=device) for p in paths]
+    info = datasets.info(calibrate)
+    for path, clf in zip(paths, clfs, strict=True):
+        meta = clf.metadata
+        if tuple(meta["input_shape"]) != tuple(info.shape) or meta["num_classes"] != info.num_classes:
+            raise FortifyError(
+                f"{path} takes inputs {tuple(meta['input_shape'])} with {meta['num_classes']} classes, but "
+                f"{calibrate} has inputs {tuple(info.shape)} with {info.num_classes} classes"
+            )
+    steps = parse_preprocess(preprocess) if isinstance(preprocess, str) else list(preprocess)
+    guard = Guard(
+        clfs,
+        combine=combine,
+        preprocess=steps,
+        detectors=list(detectors),
+        confidence_threshold=confidence_threshold,
+        input_shape=info.shape,
+    )
+    x, y, source = calibration_data(calibrate, n, split)
+    guard.calibrate(x, fpr=fpr, y=y, reject_fpr=reject_fpr)
+    guard.calibration = {**(guard.calibration or {}), "source": source}
+    return guard
