@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fortify._validate import integer
 from fortify.detect.base import Detector
 from fortify.types import Bounds, FortifyError
 
@@ -40,10 +41,7 @@ class InputStatistics(Detector):
 
     def __init__(self, *, patch: int = 4, bins: int = 16, bounds: Bounds = (0.0, 1.0)) -> None:
         super().__init__()
-        for label, value in (("patch", patch), ("bins", bins)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                raise FortifyError(f"{label} must be an integer >= 2, got {value!r}")
-        self.patch, self.bins = patch, bins
+        self.patch, self.bins = integer("patch", patch, low=2), integer("bins", bins, low=2)
         self.bounds: Bounds = (float(bounds[0]), float(bounds[1]))
         self.register_buffer("mean", torch.empty(0))
         self.register_buffer("std", torch.empty(0))

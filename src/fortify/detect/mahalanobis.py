@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from fortify._validate import is_number
 from fortify.detect.base import Detector
 from fortify.model import Classifier
 from fortify.types import FortifyError
@@ -44,7 +45,7 @@ class Mahalanobis(Detector):
         super().__init__()
         if layer is not None and (not isinstance(layer, str) or not layer):
             raise FortifyError(f"layer must be a sub-module name, got {layer!r}")
-        if isinstance(shrinkage, bool) or not isinstance(shrinkage, (int, float)) or not 0 <= shrinkage < 1:
+        if not is_number(shrinkage) or not 0 <= shrinkage < 1:
             raise FortifyError(f"shrinkage must be in [0, 1), got {shrinkage!r}")
         self.layer = layer
         self.shrinkage = float(shrinkage)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from fortify._validate import is_number
 from fortify.report.sections import pct, section, table
 from fortify.result import Result
 
 
 def _f(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return float(value) if is_number(value) else None
 
 
 def _ms(value: Any) -> str:

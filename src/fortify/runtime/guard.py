@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fortify._validate import is_number
 from fortify.defenses import DefendedClassifier, Ensemble, Preprocessor, defend
 from fortify.detect.base import DEFAULT_FPR, Detector, check_fpr, threshold_at
 from fortify.model import Classifier
@@ -78,7 +79,7 @@ class Guard:
         if isinstance(preprocess, Preprocessor) or not all(isinstance(p, Preprocessor) for p in preprocess):
             raise FortifyError("preprocess must be a list of fortify.defenses components")
         ct = confidence_threshold
-        if isinstance(ct, bool) or not isinstance(ct, (int, float)) or not 0.0 <= ct < 1.0:
+        if not is_number(ct) or not 0.0 <= ct < 1.0:
             raise FortifyError(f"confidence_threshold must be in [0, 1), got {ct!r}")
         self.models = members
         self.combine = combine
