@@ -42,6 +42,16 @@ def test_structural_errors_are_400_with_a_message(client):
 
 def test_booleans_are_not_numbers(client):
     assert _post(client, _tensor([1, 1, 8, 8], [True] * 64)).status_code == 400
+    assert _post(client, _tensor([1, 1, 8, 8], [0.5] * 63 + [False])).status_code == 400
+    assert _post(client, _tensor([1, 1, 8, 8], [1] * 63 + [True], datatype="UINT8")).status_code == 400
+
+
+def test_integer_literals_beyond_any_float_are_out_of_range_not_a_crash(client):
+    raw = json.dumps(_tensor([1, 1, 8, 8], [0.5] * 64)).replace("0.5]", "1" + "0" * 400 + "]")
+    response = _post(client, raw)
+    assert response.status_code == 400 and "non-finite" in response.json()["error"]
+    uint8 = json.dumps(_tensor([1, 1, 8, 8], [1] * 64, datatype="UINT8")).replace("1]", "1" + "0" * 400 + "]")
+    assert _post(client, uint8).status_code == 400
 
 
 def test_nan_inf_and_out_of_range_are_4xx_and_recorded_as_rejected(client):

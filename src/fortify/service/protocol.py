@@ -138,15 +138,19 @@ def decode_input(
     flat = _flatten(inp.data, count)
     if len(flat) != count:
         raise BadRequest(f"input has {len(flat)} elements; shape {inp.shape} needs {count}")
+    kinds = set(map(type, flat))  # exact types: JSON true/false are bools, not numbers
     if inp.datatype == "UINT8":
-        if not all(type(v) is int and 0 <= v <= 255 for v in flat):
+        if not kinds <= {int} or not all(0 <= v <= 255 for v in flat):
             raise BadRequest("UINT8 data must be integers in [0, 255]")
         low, high = bounds
         array = low + (high - low) * (np.asarray(flat, dtype=np.float64) / 255.0)
     else:
-        if not all(type(v) is float or type(v) is int for v in flat):
+        if not kinds <= {int, float}:
             raise BadRequest(f"{inp.datatype} data must be JSON numbers")
-        array = np.asarray(flat, dtype=np.float64)
+        try:
+            array = np.asarray(flat, dtype=np.float64)
+        except OverflowError:  # an integer literal beyond any float: out of range, like 1e400
+            array = np.asarray([v if type(v) is float or abs(v) < 2**1023 else math.inf for v in flat])
     tensor = torch.from_numpy(array.astype(np.float32)).reshape(inp.shape)
     return tensor, _value_problem(array, bounds)
 
