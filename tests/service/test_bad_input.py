@@ -33,6 +33,8 @@ def test_structural_errors_are_400_with_a_message(client):
         "batch size 1000": _tensor([1000, 1, 8, 8], [0.5] * 64),
         "JSON numbers": _tensor([1, 1, 8, 8], ["0.5"] * 64),
         "UINT8 data": _tensor([1, 1, 8, 8], [256] * 64, datatype="UINT8"),
+        "does not follow shape": _tensor([1, 1, 8, 8], [[0.5] * 32, [[0.5] * 32]]),
+        "deeper than its shape": _tensor([1, 1, 8, 8], [[[[[0.5]] * 8] * 8]]),
     }
     for expected, body in cases.items():
         response = _post(client, body)
