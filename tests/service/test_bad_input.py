@@ -83,7 +83,14 @@ def test_unknown_routes_and_methods_are_json_4xx(client):
     assert client.get("/v2/models/fortify/infer", headers=headers()).status_code == 405
 
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=5)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.just(10**400)
+    | st.floats()
+    | st.text(max_size=5)
+)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=5), max_leaves=80)
 inputs = st.fixed_dictionaries(
     {
