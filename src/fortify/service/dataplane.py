@@ -109,6 +109,7 @@ class DataPlane:
         self._ready = False
         self.alert_latencies_ms: list[float] = []
         metrics.track_review(lambda: self.store.count_events(review_state="pending"))
+        metrics.fallback_active.set_function(lambda: len(self.router.fallback_holds()))
         for version, served in self.served.items():
             metrics.track_queue(version, lambda b=served.batcher: b.depth)
 
