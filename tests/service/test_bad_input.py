@@ -33,6 +33,8 @@ def test_structural_errors_are_400_with_a_message(client):
         "batch size 1000": _tensor([1000, 1, 8, 8], [0.5] * 64),
         "JSON numbers": _tensor([1, 1, 8, 8], ["0.5"] * 64),
         "UINT8 data": _tensor([1, 1, 8, 8], [256] * 64, datatype="UINT8"),
+        "does not follow shape": _tensor([1, 1, 8, 8], [[0.5] * 32, [[0.5] * 32]]),
+        "deeper than its shape": _tensor([1, 1, 8, 8], [[[[[0.5]] * 8] * 8]]),
     }
     for expected, body in cases.items():
         response = _post(client, body)
@@ -42,6 +44,16 @@ def test_structural_errors_are_400_with_a_message(client):
 
 def test_booleans_are_not_numbers(client):
     assert _post(client, _tensor([1, 1, 8, 8], [True] * 64)).status_code == 400
+    assert _post(client, _tensor([1, 1, 8, 8], [0.5] * 63 + [False])).status_code == 400
+    assert _post(client, _tensor([1, 1, 8, 8], [1] * 63 + [True], datatype="UINT8")).status_code == 400
+
+
+def test_integer_literals_beyond_any_float_are_out_of_range_not_a_crash(client):
+    raw = json.dumps(_tensor([1, 1, 8, 8], [0.5] * 64)).replace("0.5]", "1" + "0" * 400 + "]")
+    response = _post(client, raw)
+    assert response.status_code == 400 and "non-finite" in response.json()["error"]
+    uint8 = json.dumps(_tensor([1, 1, 8, 8], [1] * 64, datatype="UINT8")).replace("1]", "1" + "0" * 400 + "]")
+    assert _post(client, uint8).status_code == 400
 
 
 def test_nan_inf_and_out_of_range_are_4xx_and_recorded_as_rejected(client):
@@ -71,7 +83,14 @@ def test_unknown_routes_and_methods_are_json_4xx(client):
     assert client.get("/v2/models/fortify/infer", headers=headers()).status_code == 405
 
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=5)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.just(10**400)
+    | st.floats()
+    | st.text(max_size=5)
+)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=5), max_leaves=80)
 inputs = st.fixed_dictionaries(
     {

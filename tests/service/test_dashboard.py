@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 
-import pytest
 import torch
 
 from fortify.runtime import AlertRule, Monitor
@@ -21,6 +21,13 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 def _traffic(client, guard, x):
@@ -47,8 +54,9 @@ def test_dashboard_needs_a_review_key(client):
 def test_dashboard_renders_in_headless_chromium(guard, settings_for, synthetic, tmp_path):
     chromium = chromium_path()
     need(chromium is not None, "no /usr/bin/chromium (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (serve-test extra)")
-    image = pytest.importorskip("PIL.Image", reason="pillow reads the screenshot (dev extra)")
+    sync_api, image = _module("playwright.sync_api"), _module("PIL.Image")
+    need(sync_api is not None, "no playwright (pip install 'fortify[serve-test]')")
+    need(image is not None, "no pillow to read the screenshot (dev extra)")
     x, _ = synthetic
     rule = AlertRule(name="attack", metric="review_rate", window=10, threshold=0.2, min_count=10)
     app = create_app(settings_for(), guard=guard, monitor=Monitor(rules=[rule]))

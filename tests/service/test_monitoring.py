@@ -111,6 +111,7 @@ def test_attack_alert_switches_all_traffic_to_the_fallback_and_reaches_the_webho
     assert [a["rule"] for a in alerts] == ["attack"] and alerts[0]["action"] == "fallback"
     assert "alert {" in caplog.text and '"rule": "attack"' in caplog.text
     assert "attack" in page and "robust" in page and "On the fallback: * for" in page
+    assert "fortify_fallback_active 1.0" in metrics
 
 
 def test_extraction_style_alert_blocks_only_the_offending_key(guard, settings_for, synthetic):

@@ -69,3 +69,13 @@ def test_uint8_and_nested_data_are_accepted(client, guard, synthetic):
     assert response.status_code == 200, response.text
     labels = {o["name"]: o for o in response.json()["outputs"]}["label"]["data"]
     assert labels == [v.label for v in guard(q.float() / 255)]
+
+
+def test_fp64_inputs_give_the_same_verdicts(client, synthetic):
+    x, _ = synthetic
+    fp32 = client.post("/v2/models/fortify/infer", json=infer_body(x[:3]), headers=headers()).json()
+    body = infer_body(x[:3])
+    body["inputs"][0]["datatype"] = "FP64"
+    fp64 = client.post("/v2/models/fortify/infer", json=body, headers=headers()).json()
+    label = lambda r: next(o for o in r["outputs"] if o["name"] == "label")["data"]  # noqa: E731
+    assert label(fp64) == label(fp32)

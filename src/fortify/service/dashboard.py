@@ -67,7 +67,7 @@ def render(plane: DataPlane) -> str:
     scores = store.recent_scores(500)
     recent_alerts = store.recent_alerts(20)
     pending = store.list_events(review_state="pending", limit=12)
-    items = [plane.review_item(int(row["id"])) for row in pending]
+    items = [plane.review.item(int(row["id"])) for row in pending]
     sections = [
         _versions(plane),
         _traffic_chart(traffic, now),

@@ -25,8 +25,7 @@ from fortify._version import __version__
 from fortify.service.alerts import AlertHub
 from fortify.service.auth import Principal
 from fortify.service.batching import GroupCommit, MicroBatcher
-from fortify.service.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unavailable
-from fortify.service.images import png_data_uri
+from fortify.service.errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unavailable
 from fortify.service.limits import Limiter
 from fortify.service.metrics import Metrics
 from fortify.service.protocol import (
@@ -41,6 +40,7 @@ from fortify.service.protocol import (
     decode_input,
     output_metadata,
 )
+from fortify.service.review import ReviewQueue
 from fortify.service.routing import Router
 from fortify.service.settings import ServeSettings
 from fortify.service.store import Store, encode_input
@@ -101,12 +101,15 @@ class DataPlane:
             batcher.on_batch = self._batch_observer(version)
             self.served[version] = Served(version, guard, batcher, list(guard.names))
         self.writer = GroupCommit(store.insert_events)
+        guards_by_version = {v: served.guard for v, served in self.served.items()}
+        self.review = ReviewQueue(store, guards_by_version, settings.model_version)
         self.alerts = AlertHub(store, metrics, limiter, self.router, settings.alert_actions, settings.webhook)
         self._monitor_exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fortify-monitor")
         self._io_exec = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fortify-io")
         self._ready = False
         self.alert_latencies_ms: list[float] = []
         metrics.track_review(lambda: self.store.count_events(review_state="pending"))
+        metrics.fallback_active.set_function(lambda: len(self.router.fallback_holds()))
         for version, served in self.served.items():
             metrics.track_queue(version, lambda b=served.batcher: b.depth)
 
@@ -340,58 +343,6 @@ class DataPlane:
             },
             outputs=outputs,
         )
-
-    # review ------------------------------------------------------------------------------------
-
-    def review_list(self, **filters: Any) -> dict[str, Any]:
-        """A page of review items (no images) and the cursor of the next page (``None`` at the end)."""
-        limit = filters["limit"]
-        items = self.store.list_events(**{**filters, "limit": limit + 1})
-        more = len(items) > limit
-        items = items[:limit]
-        return {"items": items, "next_after": items[-1]["id"] if more else None}
-
-    def review_item(self, event_id: int) -> dict[str, Any]:
-        """One event with its input as OIP-style data and a PNG data URI when it is an image."""
-        row = self.store.get_event(event_id)
-        if row is None:
-            raise NotFound(f"no event {event_id}")
-        array = row.pop("input")
-        bounds = self.served.get(row["model_version"], self.served[self.settings.model_version]).guard.bounds
-        row["input"] = (
-            None
-            if array is None
-            else {
-                "name": INPUT_NAME,
-                "datatype": "FP32",
-                "shape": list(array.shape),
-                "data": array.ravel().tolist(),
-            }
-        )
-        row["image"] = None if array is None else png_data_uri(array, bounds)
-        return row
-
-    def review_decide(
-        self, event_id: int, action: str, label: int | None, note: str | None, who: Principal
-    ) -> dict[str, Any]:
-        """Accept the model's label, set the right one, or reject the input; ``Conflict`` if not pending."""
-        row = self.store.get_event(event_id)
-        if row is None:
-            raise NotFound(f"no event {event_id}")
-        num_classes = self.served.get(
-            row["model_version"], self.served[self.settings.model_version]
-        ).guard.num_classes
-        if action == "label":
-            if label is None or not 0 <= label < num_classes:
-                raise BadRequest(f"action 'label' needs a label in [0, {num_classes - 1}]")
-            state = "labelled"
-        elif action == "accept":
-            state, label = "accepted", int(row["label"])
-        else:
-            state, label = "rejected", None
-        if not self.store.review(event_id, state, label, who.id, note):
-            raise Conflict(f"event {event_id} is not waiting for review (state: {row['review_state']})")
-        return {"id": event_id, "review_state": state, "review_label": label, "reviewed_by": who.id}
 
 
 def judge_batch(guard: Any, with_probabilities: bool, x: Tensor) -> list[tuple[Any, list[float] | None]]:

@@ -71,8 +71,10 @@ class Metrics:
             "fortify_batch_queue_depth", "Requests waiting for the model", ["version"], registry=r
         )
         self.review_depth = Gauge("fortify_review_queue_depth", "Items waiting for review", registry=r)
-        self.active_restrictions = Gauge(
-            "fortify_restricted_keys", "Keys blocked, throttled or on the fallback by an alert", registry=r
+        self.fallback_active = Gauge(
+            "fortify_fallback_active",
+            "Keys (and '*': all traffic) an alert routed to the fallback",
+            registry=r,
         )
 
     def track_queue(self, version: str, depth: Callable[[], int]) -> None:

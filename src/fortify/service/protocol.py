@@ -135,40 +135,46 @@ def decode_input(
     if not 1 <= rows <= max_rows:
         raise BadRequest(f"batch size {rows} is outside [1, {max_rows}]")
     count = math.prod(inp.shape)
-    flat = _flatten(inp.data, count)
+    flat = _flatten(inp.data, inp.shape)
     if len(flat) != count:
         raise BadRequest(f"input has {len(flat)} elements; shape {inp.shape} needs {count}")
+    kinds = set(map(type, flat))  # exact types: JSON true/false are bools, not numbers
     if inp.datatype == "UINT8":
-        if not all(type(v) is int and 0 <= v <= 255 for v in flat):
+        if not kinds <= {int} or not all(0 <= v <= 255 for v in flat):
             raise BadRequest("UINT8 data must be integers in [0, 255]")
         low, high = bounds
         array = low + (high - low) * (np.asarray(flat, dtype=np.float64) / 255.0)
     else:
-        if not all(type(v) is float or type(v) is int for v in flat):
+        if not kinds <= {int, float}:
             raise BadRequest(f"{inp.datatype} data must be JSON numbers")
-        array = np.asarray(flat, dtype=np.float64)
+        try:
+            array = np.asarray(flat, dtype=np.float64)
+        except OverflowError:  # an integer literal beyond any float: out of range, like 1e400
+            array = np.asarray([v if type(v) is float or abs(v) < 2**1023 else math.inf for v in flat])
     tensor = torch.from_numpy(array.astype(np.float32)).reshape(inp.shape)
     return tensor, _value_problem(array, bounds)
 
 
-def _flatten(data: list[Any], limit: int) -> list[Any]:
-    """Row-major flattening of nested lists; stops early once more than ``limit`` elements are seen."""
+def _flatten(data: list[Any], shape: list[int]) -> list[Any]:
+    """``data`` if flat; nested data must follow ``shape`` exactly (rectangular), then row-major flattened."""
     if all(not isinstance(v, list) for v in data):
         return data
     out: list[Any] = []
-    stack: list[Any] = [iter(data)]
-    while stack:
-        for value in stack[-1]:
-            if isinstance(value, list):
-                if len(stack) > 8:
-                    raise BadRequest("input data is nested deeper than its shape")
-                stack.append(iter(value))
-                break
-            out.append(value)
-            if len(out) > limit:
-                return out
-        else:
-            stack.pop()
+
+    def walk(node: list[Any], depth: int) -> None:  # depth <= len(shape) <= 8: bounded recursion
+        if len(node) != shape[depth]:
+            raise BadRequest(f"nested input data does not follow shape {shape} (dimension {depth})")
+        if depth == len(shape) - 1:
+            if any(isinstance(v, list) for v in node):
+                raise BadRequest("input data is nested deeper than its shape")
+            out.extend(node)
+            return
+        for child in node:
+            if not isinstance(child, list):
+                raise BadRequest(f"nested input data does not follow shape {shape} (dimension {depth + 1})")
+            walk(child, depth + 1)
+
+    walk(data, 0)
     return out
 
 

@@ -35,7 +35,7 @@ async def list_items(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     return await plane.run_io(
-        lambda: plane.review_list(
+        lambda: plane.review.page(
             review_state=state, status=status, model_version=version, key_id=key, after_id=after, limit=limit
         )
     )
@@ -43,12 +43,12 @@ async def list_items(
 
 @router.get("/{event_id}", summary="One item with its input and image")
 async def get_item(event_id: EventId, plane: Plane, _: Reviewer) -> dict[str, Any]:
-    return await plane.run_io(plane.review_item, event_id)
+    return await plane.run_io(plane.review.item, event_id)
 
 
 @router.post("/{event_id}", summary="Decide one item")
 async def decide(event_id: EventId, body: ReviewDecision, plane: Plane, who: Reviewer) -> dict[str, Any]:
-    return await plane.run_io(plane.review_decide, event_id, body.action, body.label, body.note, who)
+    return await plane.run_io(plane.review.decide, event_id, body.action, body.label, body.note, who)
 
 
 alerts_router = APIRouter(prefix="/alerts", tags=["review"], responses=ERRORS)
