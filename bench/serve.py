@@ -14,7 +14,7 @@ to SQLite (WAL, synchronous=NORMAL, the default) before answering, and export me
 p50/p99 latency at one client, throughput at 1/16/64 clients, and the time from the first offending
 request (PGD-10, Linf 0.1, against model 0) to the alert (the alert's timestamps, the webhook's arrival).
 
-    python bench/serve.py                 # ~3 minutes on 2 cores
+    python bench/serve.py                 # a few minutes on 2 cores
     python bench/serve.py --quick         # smoke run: few requests, models trained on 2,000 images
 
 Models: three cnn-small, 1 epoch on 5,000 training images (seeds 0, 1, 2), cached under runs/bench/.
@@ -213,8 +213,8 @@ class Hook:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=1000, help="requests per latency run")
-    parser.add_argument("--throughput-requests", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=500, help="requests per latency run")
+    parser.add_argument("--throughput-requests", type=int, default=400, help="requests per client count")
     parser.add_argument("--clients", default="1,16,64")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")

@@ -161,3 +161,45 @@ def test_kill_9_under_load_loses_no_acknowledged_request(tmp_path, bundle):
 @pytest.mark.slow
 def test_kill_9_under_heavy_load_loses_no_acknowledged_request(tmp_path, bundle):
     _kill_test(tmp_path, bundle, kill_after=3000, concurrency=64, n=20_000)
+
+
+@pytest.mark.slow
+def test_two_worker_processes_start_and_hold_the_redis_limit(tmp_path, bundle):
+    """`fortify serve --workers 2 --redis`: both workers start, and the key's limit holds across them
+    (which worker takes a request is the kernel's choice; test_replicas_metrics proves the sharing)."""
+    from tests.service.conftest import need, port_open
+
+    need(port_open(6379), "no Redis on 127.0.0.1:6379")
+    import uuid
+
+    key_id = f"infer-{uuid.uuid4().hex[:8]}"  # a fresh bucket in the shared Redis
+    env = {
+        **KEY_ENV,
+        "FORTIFY_KEYS": json.dumps(
+            [
+                {
+                    "id": key_id,
+                    "hash": hash_key(KEYS["infer"]),
+                    "roles": ["infer"],
+                    "per_second": 0.1,
+                    "burst": 5,
+                }
+            ]
+        ),
+        "FORTIFY_REDIS": "redis://127.0.0.1:6379/0",
+    }
+    x, _ = ft.data.load("synthetic", "test", n=1)
+    args = ["--guard", str(bundle), "--workers", "2", "--run-dir", str(tmp_path)]
+    with serve(args, env=env, log=tmp_path / "log.txt") as (url, _):
+        codes, _, _ = asyncio.run(
+            load(
+                url + "/v2/models/fortify/infer", _bodies(12, x), concurrency=4, headers=HEADERS, timeout_s=60
+            )
+        )
+    assert codes == {"200": 5, "429": 7}, codes
+    pids = {
+        line.split("[")[1].split("]")[0]
+        for line in (tmp_path / "log.txt").read_text().splitlines()
+        if "Started server process" in line
+    }
+    assert len(pids) == 2
