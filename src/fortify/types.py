@@ -1,4 +1,9 @@
-"""Small shared types."""
+"""Small shared types: errors, and the protocols the layers meet at.
+
+``ProvidesClassifier`` (a guard evaluated as the classifier it provides), ``Detected`` / ``DetectorLike``
+(a model with a detector, and what evaluation needs of the detector), ``Progress`` / ``Ticker`` (how slow
+library calls report progress; the CLI draws it).
+"""
 
 from __future__ import annotations
 
