@@ -43,7 +43,7 @@ from fortify.detect import FeatureSqueezing
 from fortify.runtime.detectors import detector_name, make_detector
 from fortify.types import FortifyError
 
-FORMAT = "fortify-guard"
+FORMAT: Literal["fortify-guard"] = "fortify-guard"
 FORMAT_VERSION = 1
 KEY_ENV = "FORTIFY_BUNDLE_KEY"
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -156,7 +156,7 @@ def _write_contents(guard: Any, folder: Path, result: Any) -> None:
             DetectorSpec(
                 name=name,  # type: ignore[arg-type]
                 params={p: getattr(det, p) for p in _DETECTOR_PARAMS[name]},
-                squeezers=[_preprocess_spec(s) for s in det.squeezers]
+                squeezers=[_preprocess_spec(s) for s in det.squeezers if isinstance(s, Preprocessor)]
                 if isinstance(det, FeatureSqueezing)
                 else [],
                 threshold=det.threshold,

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from fortify._validate import is_number
 from fortify.defenses import DefendedClassifier, Ensemble, Preprocessor, defend
+from fortify.detect import Disagreement
 from fortify.detect.base import DEFAULT_FPR, Detector, check_fpr, threshold_at
 from fortify.model import Classifier
 from fortify.runtime.detectors import detector_name, make_detector
@@ -107,7 +108,7 @@ class Guard:
             )
         if det.name == "disagreement" and len(self.models) < 2:
             raise FortifyError("the disagreement detector needs a guard with two or more models")
-        if det.name == "disagreement":
+        if isinstance(det, Disagreement):
             det._set(self.models)  # noqa: SLF001 - the guard's own members
         else:
             det.bind(self.pipeline)

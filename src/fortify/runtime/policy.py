@@ -30,6 +30,9 @@ class GuardPolicy(Detector):
     """
 
     name = "guard-policy"
+    spreads: Tensor
+    thresholds: Tensor
+    pipeline: list[Classifier]
 
     def __init__(
         self,
@@ -68,6 +71,6 @@ class GuardPolicy(Detector):
     def describe(self) -> dict[str, object]:
         return {
             **super().describe(),
-            "detectors": [d.describe() for d in self.detectors],
+            "detectors": [d.describe() for d in self.detectors if isinstance(d, Detector)],
             "min_confidence": self.min_confidence,
         }
