@@ -22,18 +22,24 @@ fails: a release must show the evidence the policy asks for.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError
 
+from fortify._files import read_limited
+from fortify._untrusted import load_yaml
 from fortify.result import Result, readers
+from fortify.result.evidence import check_evidence
 from fortify.types import FortifyError
 
-Fraction = Field(default=None, ge=0.0, le=1.0)
+Fraction = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+Number = StrictFloat | StrictInt
+"""A policy number: ``true`` / ``"0.5"`` are refused, not read as 1 or 0.5."""
+MAX_POLICY_BYTES = 1 * 2**20
 
 
 class Policy(BaseModel):
@@ -41,17 +47,17 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_clean_accuracy: float | None = Fraction
-    max_clean_accuracy_drop: float | None = Fraction
-    max_robust_accuracy_drop: float | None = Fraction
-    max_attack_success_rate: float | None = Fraction
+    min_clean_accuracy: Number | None = Fraction
+    max_clean_accuracy_drop: Number | None = Fraction
+    max_robust_accuracy_drop: Number | None = Fraction
+    max_attack_success_rate: Number | None = Fraction
     norm: str | None = None
-    min_robust_accuracy: dict[float, float] = Field(default_factory=dict)
-    max_added_latency_ms: float | None = Field(default=None, ge=0.0)
-    min_clean_accuracy_ratio: float | None = Field(default=None, gt=0.0, le=10.0)
-    max_review_rate: float | None = Fraction
-    require_reliable: bool = True
-    min_certified_accuracy: dict[float, float] = Field(default_factory=dict)
+    min_robust_accuracy: dict[float, Number] = Field(default_factory=dict)
+    max_added_latency_ms: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    min_clean_accuracy_ratio: Number | None = Field(default=None, gt=0.0, le=10.0)
+    max_review_rate: Number | None = Fraction
+    require_reliable: StrictBool = True
+    min_certified_accuracy: dict[float, Number] = Field(default_factory=dict)
 
     def needs_baseline(self, results: Sequence[Result] = ()) -> list[str]:
         keys = ["max_clean_accuracy_drop", "max_robust_accuracy_drop", "min_clean_accuracy_ratio"]
@@ -91,16 +97,8 @@ class GateOutcome:
 
 def load_policy(path: str | Path) -> Policy:
     """Read a YAML/JSON policy file; any problem is a one-line ``FortifyError`` naming the file and field."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FortifyError(f"cannot read policy file {path}: {exc.strerror}") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise FortifyError(f"policy {path} is not valid YAML{line}") from exc
+    data = read_limited(path, "policy file", MAX_POLICY_BYTES)
+    raw = load_yaml(data, f"policy {path}", max_bytes=MAX_POLICY_BYTES)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -114,7 +112,7 @@ def load_policy(path: str | Path) -> Policy:
         ("min_certified_accuracy", policy.min_certified_accuracy),
     ):
         for radius, value in table.items():
-            if radius < 0 or not 0.0 <= value <= 1.0:
+            if not math.isfinite(radius) or radius < 0 or not 0.0 <= value <= 1.0:
                 raise FortifyError(
                     f"policy {path}: {key}: {radius:g} -> {value:g} needs a radius >= 0 and an "
                     "accuracy in [0, 1]"
@@ -123,16 +121,20 @@ def load_policy(path: str | Path) -> Policy:
 
 
 def _one_line(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        field = ".".join(str(p) for p in err["loc"]) or "policy"
+    parts: dict[str, str] = {}
+    for err in exc.errors():
+        # a number is float | int: pydantic reports each branch; the field gets one message
+        field = ".".join(str(p) for p in err["loc"] if p not in ("float", "int")) or "policy"
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"{field}: {message}")
+        if err["type"] in ("float_type", "int_type"):
+            message = "must be a number (not a boolean or a string)"
+        parts.setdefault(field, f"{field}: {message}")
+    parts = dict(list(parts.items())[:5])
     allowed = ", ".join(Policy.model_fields)
     suffix = (
         f" (allowed keys: {allowed})" if any(e["type"] == "extra_forbidden" for e in exc.errors()) else ""
     )
-    return "; ".join(parts) + suffix
+    return "; ".join(parts.values()) + suffix
 
 
 def _pct(value: float | None) -> str:
@@ -164,6 +166,10 @@ def check(policy: Policy, results: Sequence[Result], baseline: Result | None = N
     """
     if not results:
         raise FortifyError("the gate needs at least one result")
+    for i, result in enumerate(results):
+        check_evidence(result, f"result {i + 1}")
+    if baseline is not None:
+        check_evidence(baseline, "baseline")
     missing = policy.needs_baseline(results)
     if missing and baseline is None:
         raise FortifyError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,20 +10,30 @@ from typing import Annotated, Any
 import torch
 import typer
 from rich.table import Table
-from safetensors.torch import save_file
+from safetensors.torch import save as save_tensors
 
 from fortify import data as datasets
+from fortify._files import atomic_write_bytes
 from fortify.attacks.catalog import CATALOG, lookup
 from fortify.attacks.runner import run_batched
 from fortify.cli.app import app
-from fortify.cli.common import DatasetName, Device, ModelFile, Threads, load_model_for, setup_torch
+from fortify.cli.common import (
+    DatasetName,
+    Device,
+    ModelFile,
+    Threads,
+    check_outputs,
+    load_model_for,
+    setup_torch,
+    threat_for,
+)
 from fortify.cli.progress import bar
 from fortify.cli.render import console, pct
 from fortify.evaluation.ledger import jsonable
 from fortify.model import Classifier
 from fortify.result import AttackRecord, Environment, Result, ThreatSpec
-from fortify.threat import L0, Threat, make_threat
-from fortify.types import Bounds, FortifyError
+from fortify.threat import Threat
+from fortify.types import FortifyError
 
 
 @app.command("attacks")
@@ -36,21 +45,6 @@ def attacks_command() -> None:
     for entry in CATALOG.values():
         table.add_row(entry.name, ", ".join(entry.norms), entry.access, entry.paper)
     console.print(table)
-
-
-def threat_for(norm: str, eps: float, bounds: Bounds, shape: tuple[int, ...]) -> Threat:
-    """A threat checked against the input space: an eps that no perturbation could need is refused."""
-    if norm.lower() == "l0":
-        return L0(eps)
-    threat = make_threat(norm, eps)
-    span = bounds[1] - bounds[0]
-    largest = span if threat.norm == "linf" else span * math.sqrt(math.prod(shape))
-    if eps > largest:
-        raise FortifyError(
-            f"eps {eps:g} is larger than any {threat.norm} distance inside the bounds [{bounds[0]:g}, "
-            f"{bounds[1]:g}] (at most {largest:g}); did you mean {eps / 255:g} (eps/255)?"
-        )
-    return threat
 
 
 def targets_for(spec: str, y: torch.Tensor, num_classes: int, seed: int) -> torch.Tensor:
@@ -141,6 +135,7 @@ def attack_command(
     entry = lookup(attack)
     if norm.lower() not in entry.norms:
         raise FortifyError(f"{entry.name} supports {', '.join(entry.norms)}, not {norm!r}")
+    check_outputs(save=save, save_record=save.with_suffix(".json") if save is not None else None)
     dev = setup_torch(threads, device)
     clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n)
@@ -196,7 +191,6 @@ def attack_command(
     )
     console.print(table)
     if save is not None:
-        save.parent.mkdir(parents=True, exist_ok=True)
         tensors = {
             "x_adv": x_adv.contiguous(),
             "x": x.contiguous(),
@@ -204,7 +198,7 @@ def attack_command(
             "adv_pred": adv_pred,
             "clean_pred": clean_pred,
         }
-        save_file(tensors, str(save), metadata={"fortify": json.dumps(summary)})
+        atomic_write_bytes(save, save_tensors(tensors, metadata={"fortify": json.dumps(summary)}))
         record = save.with_suffix(".json")
         attack_result(clf, entry.name, attacker.config(), threat, data, seed, summary, correct, fooled).save(
             str(record)

@@ -16,6 +16,7 @@ from fortify.cli.common import (
     Device,
     ModelFile,
     Threads,
+    check_outputs,
     load_model_for,
     parse_numbers,
     setup_torch,
@@ -56,6 +57,7 @@ def certify_command(
     threads: Threads = None,
 ) -> None:
     """Certify test images with randomized smoothing (Cohen et al. 2019) and print the curve."""
+    check_outputs(out=out)
     dev = setup_torch(threads, device)
     wanted = parse_numbers(radii, "--radii")
     clf = load_model_for(model, data, dev)

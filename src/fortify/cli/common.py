@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Annotated
@@ -11,8 +12,10 @@ import typer
 
 from fortify import data as datasets
 from fortify import zoo
+from fortify._files import check_writable, check_writable_folder
 from fortify.model import Classifier
-from fortify.types import FortifyError
+from fortify.threat import L0, Threat, make_threat
+from fortify.types import Bounds, FortifyError
 
 # Options that several commands share, declared once.
 ModelFile = Annotated[Path, typer.Option(help="a model.safetensors written by fortify")]
@@ -23,8 +26,9 @@ Threads = Annotated[int | None, typer.Option(help="CPU threads for torch")]
 
 def setup_torch(threads: int | None, device: str) -> torch.device:
     if threads is not None:
-        if threads < 1:
-            raise FortifyError(f"--threads must be >= 1, got {threads}")
+        cores = os.cpu_count() or 1
+        if not 1 <= threads <= cores:
+            raise FortifyError(f"--threads must be in [1, {cores}] (this machine's CPUs), got {threads}")
         torch.set_num_threads(threads)
     else:
         torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -48,6 +52,37 @@ def load_model_for(path: Path, dataset: str, device: torch.device) -> Classifier
             f"{dataset} has inputs {tuple(info.shape)} with {info.num_classes} classes"
         )
     return clf
+
+
+def check_outputs(**outputs: Path | None) -> None:
+    """Before any work: every output file given (``--out``, ``--report``...) can be written, else exit 2.
+
+    Keyword names are the option names (``junit`` -> ``--junit``); ``None`` means the option is unset.
+    """
+    for name, path in outputs.items():
+        if path is not None:
+            check_writable(path, f"--{name.replace('_', '-')}")
+
+
+def check_output_folder(option: str, folder: Path) -> None:
+    """Before any work: ``folder`` (a run folder such as ``train --out``) exists or can be made, and
+    is writable."""
+    check_writable_folder(folder, option)
+
+
+def threat_for(norm: str, eps: float, bounds: Bounds, shape: tuple[int, ...]) -> Threat:
+    """A threat checked against the input space: an eps that no perturbation could need is refused."""
+    if norm.lower() == "l0":
+        return L0(eps)
+    threat = make_threat(norm, eps)
+    span = bounds[1] - bounds[0]
+    largest = span if threat.norm == "linf" else span * math.sqrt(math.prod(shape))
+    if eps > largest:
+        raise FortifyError(
+            f"eps {eps:g} is larger than any {threat.norm} distance inside the bounds [{bounds[0]:g}, "
+            f"{bounds[1]:g}] (at most {largest:g}); did you mean {eps / 255:g} (eps/255)?"
+        )
+    return threat
 
 
 def parse_numbers(text: str, option: str) -> list[float]:

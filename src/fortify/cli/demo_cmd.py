@@ -14,7 +14,7 @@ from rich.table import Table
 from fortify import data as datasets
 from fortify import zoo
 from fortify.cli.app import app
-from fortify.cli.common import Device, Threads, setup_torch
+from fortify.cli.common import Device, Threads, check_output_folder, setup_torch
 from fortify.cli.progress import bars
 from fortify.cli.render import console, pct, results_table
 from fortify.cli.train_cmd import train_and_save
@@ -44,6 +44,7 @@ def demo_command(
 ) -> None:
     """The main job end to end on Fashion-MNIST: train, attack with FGSM and PGD, harden, attack again."""
     started = time.perf_counter()
+    check_output_folder("--out", out)
     dev = setup_torch(threads, device)
     radii = eps or [0.05, 0.1]
     model_path = out / "model.safetensors"

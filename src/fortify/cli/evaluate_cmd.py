@@ -9,7 +9,15 @@ import typer
 
 from fortify import data as datasets
 from fortify.cli.app import app
-from fortify.cli.common import DatasetName, Device, Threads, load_model_for, setup_torch
+from fortify.cli.common import (
+    DatasetName,
+    Device,
+    Threads,
+    check_outputs,
+    load_model_for,
+    setup_torch,
+    threat_for,
+)
 from fortify.cli.detector_opts import (
     CalibrationN,
     DetectorFpr,
@@ -69,6 +77,7 @@ def evaluate_command(
     With --detector the model is judged and attacked together with a calibrated detector; with
     --guard, a guard bundle is evaluated instead of a model.
     """
+    check_outputs(out=out, report=report)
     dev = setup_torch(threads, device)
     threat = make_threat(norm, eps)
     if url is not None:
@@ -89,6 +98,7 @@ def evaluate_command(
     spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)
     clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n)
+    threat = threat_for(norm, eps, clf.bounds, tuple(x.shape[1:]))
     calibration = None
     if spec is not None:
         clf, calibration = with_detector(clf, spec, data, split, x.shape[0])
@@ -124,6 +134,7 @@ def _evaluate_guard(
     if overlap is not None:
         raise FortifyError(overlap)
     x, y = datasets.load(data, split, n=n)
+    threat = threat_for(threat.norm, threat.eps, guard.classifier.bounds, tuple(x.shape[1:]))
     result = evaluate_guard(
         guard, x, y, threat, suite, seed=seed, batch_size=batch_size, dataset=data, progress=bars
     )

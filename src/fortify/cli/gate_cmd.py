@@ -9,11 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from fortify._files import atomic_write_text
 from fortify.cli.app import app
+from fortify.cli.common import check_outputs
 from fortify.cli.render import console
 from fortify.gate import GateOutcome, check, junit_xml, load_policy
 from fortify.result import Result
-from fortify.types import FortifyError
 
 EXIT_FAILED = 1
 
@@ -48,6 +49,7 @@ def gate_command(
     junit: Annotated[Path | None, typer.Option(help="also write the checks as JUnit XML here")] = None,
 ) -> None:
     """Pass or fail a release: thresholds on clean/robust accuracy, attack success, latency, diagnostics."""
+    check_outputs(junit=junit)
     rules = load_policy(policy)
     loaded = [Result.load(str(path)) for path in results]
     old = Result.load(str(baseline)) if baseline is not None else None
@@ -55,11 +57,7 @@ def gate_command(
     console.print(outcome_table(outcome, f"release gate: {policy.name}"))
     print_details(outcome)
     if junit is not None:
-        try:
-            junit.parent.mkdir(parents=True, exist_ok=True)
-            junit.write_text(junit_xml(outcome), encoding="utf-8")
-        except OSError as exc:
-            raise FortifyError(f"cannot write {junit}: {exc.strerror}") from exc
+        atomic_write_text(junit, junit_xml(outcome))
     if outcome.passed:
         console.print(f"[bold green]GATE PASSED[/]: {len(outcome.checks)} checks")
         return

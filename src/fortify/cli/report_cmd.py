@@ -11,6 +11,7 @@ from torch import Tensor
 
 from fortify import data as datasets
 from fortify.cli.app import app
+from fortify.cli.common import check_outputs
 from fortify.cli.render import console
 from fortify.evaluation.replay import gallery_adversarials
 from fortify.model import Classifier
@@ -37,6 +38,7 @@ def report_command(
     title: Annotated[str | None, typer.Option(help="page title (default: model, data and threat)")] = None,
 ) -> None:
     """Render Result JSON as an HTML report: summary, curve, attacks, classes, diagnostics, environment."""
+    check_outputs(out=out)
     loaded = [Result.load(str(path)) for path in results]
     path = write_html(loaded, out, class_names=class_names_for(loaded[0].dataset), title=title)
     console.print(f"wrote {path}")

@@ -15,6 +15,7 @@ from fortify.cli.common import (
     Device,
     ModelFile,
     Threads,
+    check_outputs,
     load_model_for,
     parse_numbers,
     setup_torch,
@@ -57,6 +58,7 @@ def sweep_command(
     squeeze_median: SqueezeMedian = None,
 ) -> None:
     """Accuracy-epsilon curve from one minimum-norm pass, refined by a suite at each radius."""
+    check_outputs(out=out)
     dev = setup_torch(threads, device)
     epsilons = parse_numbers(eps, "--eps")
     kind = make_threat(norm, 0.0)

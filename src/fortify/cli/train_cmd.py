@@ -13,7 +13,7 @@ from fortify import zoo
 from fortify.attacks import PGD
 from fortify.attacks.runner import accuracy, robust_accuracy
 from fortify.cli.app import app
-from fortify.cli.common import DatasetName, Device, Threads, setup_torch
+from fortify.cli.common import DatasetName, Device, Threads, check_output_folder, setup_torch
 from fortify.cli.progress import bars
 from fortify.cli.render import console, pct
 from fortify.model import Classifier
@@ -136,6 +136,7 @@ def train_command(
     threads: Threads = None,
 ) -> None:
     """Train a model (standard or adversarial) and save it as safetensors with JSON metadata."""
+    check_output_folder("--out", out)
     dev = setup_torch(threads, device)
     if method not in method_names():
         raise FortifyError(f"unknown --method {method!r}; choose one of {method_names()}")

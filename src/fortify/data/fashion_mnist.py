@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fortify._files import atomic_write_bytes
 from fortify.data.idx import parse_idx
 from fortify.types import DataError
 
@@ -83,7 +84,7 @@ def download(target: Path) -> None:
             raw = response.read()
         if hashlib.sha256(raw).hexdigest() != digest:
             raise DataError(f"downloaded {filename} failed its SHA-256 check; nothing was kept")
-        (target / filename).write_bytes(raw)
+        atomic_write_bytes(target / filename, raw)
 
 
 def load_arrays(split: str, *, download_to: Path | None = None) -> tuple[np.ndarray, np.ndarray]:

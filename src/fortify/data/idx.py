@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fortify._files import atomic_write_bytes
 from fortify.types import DataError
 
 _DTYPES: dict[int, str] = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -59,4 +60,4 @@ def encode_idx(array: np.ndarray) -> bytes:
 
 def write_idx(path: str | Path, array: np.ndarray, *, compress: bool = False) -> None:
     data = encode_idx(array)
-    Path(path).write_bytes(gzip.compress(data) if compress else data)
+    atomic_write_bytes(path, gzip.compress(data) if compress else data)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from fortify._files import atomic_write_text
 from fortify.report.page import write_html
 from fortify.result import Result, readers
 from fortify.types import FortifyError
@@ -162,7 +163,7 @@ def log(
     with tempfile.TemporaryDirectory(prefix="fortify-mlflow-") as tmp:
         for i, result in enumerate(items):
             path = Path(tmp) / (f"result-{i}.json" if len(items) > 1 else "result.json")
-            path.write_text(result.to_json(), encoding="utf-8")
+            atomic_write_text(path, result.to_json())
             client.log_artifact(run_id, str(path))
         if report is True:
             client.log_artifact(run_id, str(write_html(items, Path(tmp) / "report.html")))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch import Tensor
 
+from fortify._files import atomic_write_text
 from fortify.report import sections
 from fortify.report.guard_view import guard_section
 from fortify.report.images import gallery_html, stored_gallery_html
@@ -176,9 +177,4 @@ def write_html(
     """Write the report (see ``render_html``) to ``path``, creating its folder; returns the path."""
     target = Path(path)
     page = render_html(results, x=x, x_adv=x_adv, bounds=bounds, class_names=class_names, title=title)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise FortifyError(f"cannot write report {target}: {exc.strerror}") from exc
-    return target
+    return atomic_write_text(target, page)

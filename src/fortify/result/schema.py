@@ -10,13 +10,14 @@ are typed, one shape each (``fortify.result.sections``); older documents are rea
 
 from __future__ import annotations
 
-import json
 import platform
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fortify._untrusted import guarded, load_json
 from fortify._version import __version__
 from fortify.result.gallery import GalleryEntry
 from fortify.result.sections import DetectorRecord, Sections, normalised_sections
@@ -29,11 +30,15 @@ def _major(version: str) -> int:
     return int(version.split(".")[0])
 
 
+_VERSION = re.compile(r"[0-9]{1,4}\.[0-9]{1,4}")
+MAX_RESULT_BYTES = 128 * 2**20
+"""Largest Result file read (a 10,000-sample evaluation with its gallery is a few MB)."""
+
+
 def _readable(version: str) -> bool:
-    try:
-        major, minor = (int(part) for part in version.split("."))
-    except ValueError:
+    if not _VERSION.fullmatch(version):
         return False
+    major, minor = (int(part) for part in version.split("."))
     ours_major, ours_minor = (int(part) for part in SCHEMA_VERSION.split("."))
     return major == ours_major and minor <= ours_minor
 
@@ -247,38 +252,41 @@ class Result(_Model):
         return self.model_dump_json(indent=indent)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> Result:
-        """Parse a result, refusing other major schema versions and malformed documents clearly."""
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FortifyError(f"not a fortify result: invalid JSON ({exc})") from exc
+    def from_json(cls, text: str | bytes, *, source: str = "result") -> Result:
+        """Parse a result, refusing other major schema versions, malformed documents and impossible
+        evidence (``fortify.result.evidence``) with a one-line ``FortifyError`` naming ``source``."""
+        from fortify.result.evidence import check_evidence
+
+        raw = load_json(text, f"{source}: not a fortify result", max_bytes=MAX_RESULT_BYTES)
         if not isinstance(raw, dict) or "schema_version" not in raw:
-            raise FortifyError("not a fortify result: no 'schema_version' field")
-        version = str(raw["schema_version"])
+            raise FortifyError(f"{source}: not a fortify result: no 'schema_version' field")
+        version = raw["schema_version"]
+        if not isinstance(version, str) or not _VERSION.fullmatch(version):
+            raise SchemaVersionError(
+                f"{source}: result schema version must be a string MAJOR.MINOR such as {SCHEMA_VERSION!r}, "
+                f"got {str(version)[:40]!r}"
+            )
         if not _readable(version):
             raise SchemaVersionError(
-                f"result schema version {version!r} is not supported by this fortify (it reads "
+                f"{source}: result schema version {version!r} is not supported by this fortify (it reads "
                 f"{_major(SCHEMA_VERSION)}.0 to {SCHEMA_VERSION}); use a fortify release that wrote it"
             )
         try:
-            return cls.model_validate(raw)
+            result = guarded(source, lambda: cls.model_validate(raw))
         except ValidationError as exc:
-            raise FortifyError(f"not a valid fortify result: {_problems(exc)}") from exc
+            raise FortifyError(f"{source}: not a valid fortify result: {_problems(exc)}") from exc
+        return check_evidence(result, source)
 
     def save(self, path: str) -> None:
-        from pathlib import Path
+        """Write the result to ``path`` atomically: a failed write leaves the previous file intact."""
+        from fortify._files import atomic_write_text
 
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(self.to_json(), encoding="utf-8")
+        atomic_write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str) -> Result:
-        from pathlib import Path
+        from fortify._files import read_limited
 
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise FortifyError(f"cannot read result file {path}: {exc.strerror}") from exc
-        return cls.from_json(text)
+        return cls.from_json(
+            read_limited(path, "result file", MAX_RESULT_BYTES), source=f"result file {path}"
+        )

@@ -12,9 +12,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
 from torch import nn
 
+from fortify._files import atomic_write_bytes
 from fortify._version import __version__
 from fortify.model import Classifier
 from fortify.types import FortifyError, UnsafeFileError
@@ -42,11 +44,8 @@ def save(model: nn.Module, path: str | Path, **meta: Any) -> Path:
         header = json.dumps(record)
     except TypeError as exc:
         raise FortifyError(f"metadata must be JSON-serialisable: {exc}") from exc
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    save_file(tensors, str(target), metadata={META_KEY: header})
-    return target
+    return atomic_write_bytes(path, save_tensors(tensors, metadata={META_KEY: header}))
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
