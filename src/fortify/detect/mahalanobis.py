@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from fortify._validate import is_number
 from fortify.detect.base import Detector
+from fortify.detect.features import find_layer, layer_features
 from fortify.model import Classifier
 from fortify.types import FortifyError
 
@@ -61,7 +62,7 @@ class Mahalanobis(Detector):
         if not isinstance(clf, Classifier):
             raise TypeError(f"Mahalanobis protects a fortify Classifier, got {type(clf).__name__}")
         self.clf = clf
-        self._feature_module = _find_layer(clf, self.layer)
+        self._feature_module = find_layer(clf, self.layer)
         return self
 
     @property
@@ -72,18 +73,7 @@ class Mahalanobis(Detector):
         """The chosen layer's features ``(N, D)`` for inputs ``(N, ...)`` (differentiable)."""
         if self.clf is None or self._feature_module is None:
             raise FortifyError("Mahalanobis has no classifier: Mahalanobis(clf) or .bind(clf)")
-        captured: list[Tensor] = []
-        if self.layer is None:
-            handle = self._feature_module.register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
-        else:
-            handle = self._feature_module.register_forward_hook(lambda _m, _a, out: captured.append(out))
-        try:
-            self.clf(x)
-        finally:
-            handle.remove()
-        if not captured:
-            raise FortifyError(f"layer {self.layer!r} was not run by the classifier's forward pass")
-        return captured[-1].flatten(1)
+        return layer_features(self.clf, self._feature_module, x, penultimate=self.layer is None)
 
     @torch.no_grad()
     def fit(self, x: Tensor, y: Tensor | None = None) -> None:
@@ -125,17 +115,3 @@ class Mahalanobis(Detector):
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "layer": self.layer or "penultimate", "shrinkage": self.shrinkage}
-
-
-def _find_layer(clf: Classifier, layer: str | None) -> nn.Module:
-    modules = list(clf.named_modules())
-    if layer is None:
-        linears = [m for _, m in modules if isinstance(m, nn.Linear)]
-        if not linears:
-            raise FortifyError("the classifier has no nn.Linear layer: name the feature layer with layer=")
-        return linears[-1]
-    for name, module in modules:
-        if name == layer or name.endswith("." + layer):
-            return module
-    names = [name for name, _ in modules if name][:12]
-    raise FortifyError(f"the classifier has no layer {layer!r}; some of its layers: {names}")
