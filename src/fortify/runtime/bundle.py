@@ -63,6 +63,7 @@ _DETECTOR_PARAMS = {
     "entropy": (),
     "input-stats": ("patch", "bins"),
     "disagreement": (),
+    "strip": ("n_overlays", "overlay", "seed"),
 }
 
 
@@ -80,7 +81,7 @@ class PreprocessSpec(_Strict):
 
 
 class DetectorSpec(_Strict):
-    name: Literal["squeeze", "mahalanobis", "confidence", "entropy", "input-stats", "disagreement"]
+    name: Literal["squeeze", "mahalanobis", "confidence", "entropy", "input-stats", "disagreement", "strip"]
     params: dict[str, str | int | float | None] = Field(default_factory=dict)
     squeezers: list[PreprocessSpec] = Field(default_factory=list)
     threshold: float

@@ -15,8 +15,15 @@ DETECTORS: dict[str, Callable[..., Detector]] = {
     "entropy": lambda **kw: Confidence(kind="entropy", **kw),
     "input-stats": InputStatistics,
     "disagreement": Disagreement,
+    "strip": lambda **kw: _strip(**kw),
 }
 DEFAULT_DETECTORS = ("squeeze", "mahalanobis", "input-stats")
+
+
+def _strip(**params: Any) -> Detector:
+    from fortify.audits.poisoning.strip import STRIP
+
+    return STRIP(**params)
 
 
 def make_detector(name: str, **params: Any) -> Detector:

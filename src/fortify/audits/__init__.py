@@ -1,0 +1,1 @@
+"""Audits of threats beyond evasion: poisoned training data and backdoors (``poisoning``)."""
