@@ -81,7 +81,7 @@ def activation_clustering(
         if rows.numel() < max(4, components + 1):
             continue
         dims = min(components, feats.shape[1], rows.numel() - 1)
-        reduced = FastICA(  # the warning is on ICA convergence only; k-means still runs on its output
+        reduced = FastICA(
             n_components=dims, random_state=seed, max_iter=1000, tol=1e-3, whiten="unit-variance"
         ).fit_transform(feats[rows.numpy()])
         labels = KMeans(n_clusters=2, n_init=10, random_state=seed).fit_predict(reduced)
