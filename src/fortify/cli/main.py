@@ -14,6 +14,7 @@ from fortify.cli import (  # noqa: F401  (commands register on import)
     evaluate_cmd,
     gate_cmd,
     guard_cmd,
+    poison_cmd,
     report_cmd,
     serve_cmd,
     sweep_cmd,

@@ -23,7 +23,7 @@ from fortify.result.gallery import GalleryEntry
 from fortify.result.sections import DetectorRecord, Sections, normalised_sections
 from fortify.types import FortifyError
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 
 def _major(version: str) -> int:
@@ -193,8 +193,10 @@ class Result(_Model):
     """
 
     schema_version: str = SCHEMA_VERSION
-    kind: Literal["evaluation", "certification", "training", "attack"] = Field(
-        default="evaluation", description="'attack' (1.3): one attack run by `fortify attack`"
+    kind: Literal["evaluation", "certification", "training", "attack", "audit"] = Field(
+        default="evaluation",
+        description="'attack' (1.3): one attack run by `fortify attack`; 'audit' (1.4): a poisoning "
+        "audit (`fortify poison audit`, sections['poisoning'])",
     )
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     model: dict[str, Any] = Field(default_factory=dict)

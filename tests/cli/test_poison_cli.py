@@ -1,0 +1,113 @@
+"""`fortify poison make / inspect / audit` on the synthetic set: files, one-line errors, an audit Result."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from safetensors.torch import load_file
+
+import fortify as ft
+from fortify.cli.main import main
+
+
+def test_make_then_inspect_scores_the_flagged_set(tmp_path, capsys):
+    poisoned = tmp_path / "p.safetensors"
+    args = [
+        "poison",
+        "make",
+        "--data",
+        "synthetic",
+        "--n-train",
+        "400",
+        "--rate",
+        "0.1",
+        "--out",
+        str(poisoned),
+    ]
+    assert main(args) == 0
+    tensors = load_file(str(poisoned))
+    assert tensors["poisoned"].numel() == 40 and tensors["x"].shape == (400, 1, 8, 8)
+    torch.manual_seed(0)
+    clf = ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+    ft.train(clf, (tensors["x"], tensors["y"]), epochs=6, lr=3e-3, batch_size=64, seed=0, progress=False)
+    model = tmp_path / "m.safetensors"
+    ft.zoo.save(clf, model, dataset="synthetic")
+    flagged = tmp_path / "flagged.json"
+    code = main(
+        [
+            "poison",
+            "inspect",
+            "--model",
+            str(model),
+            "--poisoned",
+            str(poisoned),
+            "--data",
+            "synthetic",
+            "--expected-rate",
+            "0.1",
+            "--out",
+            str(flagged),
+        ]
+    )
+    assert code == 0
+    record = json.loads(flagged.read_text())
+    assert record["method"] == "spectral" and 0 <= record["precision"] <= 1 and len(record["flagged"]) > 0
+
+
+def test_audit_writes_an_audit_result(tmp_path):
+    out = tmp_path / "audit.json"
+    code = main(
+        [
+            "poison",
+            "audit",
+            "--data",
+            "synthetic",
+            "--arch",
+            "cnn-tiny",
+            "--n-train",
+            "400",
+            "--n-test",
+            "100",
+            "--epochs",
+            "3",
+            "--rate",
+            "0.1",
+            "--inspections",
+            "spectral",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+        ]
+    )
+    assert code == 0
+    result = ft.Result.load(str(out))
+    section = result.sections["poisoning"]
+    assert (
+        result.kind == "audit" and result.attack_success_rate == section["undefended"]["attack_success_rate"]
+    )
+    assert set(section["inspections"]["spectral"]) >= {"precision", "recall", "after_filter", "random_filter"}
+    assert "poisoning" in ft.report.render_html(result)
+
+
+def test_bad_poisoning_options_are_one_line_errors(tmp_path, capsys):
+    base = [
+        "poison",
+        "make",
+        "--data",
+        "synthetic",
+        "--n-train",
+        "100",
+        "--out",
+        str(tmp_path / "x.safetensors"),
+    ]
+    for extra, message in [
+        (["--rate", "1.5"], "rate must lie in"),
+        (["--size", "20"], "does not fit"),
+        (["--target", "9"], "out of range"),
+        (["--attack", "sleeper"], "--attack must be"),
+    ]:
+        assert main([*base, *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()
