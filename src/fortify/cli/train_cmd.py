@@ -16,6 +16,7 @@ from fortify.cli.app import app
 from fortify.cli.common import DatasetName, Device, Threads, check_output_folder, setup_torch
 from fortify.cli.progress import bars
 from fortify.cli.render import console, pct
+from fortify.data.provenance import tensor_fingerprint
 from fortify.model import Classifier
 from fortify.result import Environment, Result, ThreatSpec, TrainingSection
 from fortify.threat import make_threat
@@ -72,6 +73,7 @@ def train_and_save(
         dataset=dataset,
         training=training,
         metrics=metrics,
+        data_fingerprint={"train": tensor_fingerprint(x, y), "n_train": int(x.shape[0])},
         **({"finetuned_from": str(init)} if init is not None else {}),
     )
     result = Result(
