@@ -123,6 +123,10 @@ def load_yaml(data: str | bytes, what: str, *, max_bytes: int) -> Any:
         raise FortifyError(f"{what} is not valid YAML{line}{reason}") from exc
     except RecursionError as exc:
         raise FortifyError(f"{what}: nested too deeply") from exc
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of thousands of digits
+        raise FortifyError(
+            f"{what} holds a value that cannot be read: {str(exc).splitlines()[0][:120]}"
+        ) from exc
     check_tree(value, what)
     return value
 

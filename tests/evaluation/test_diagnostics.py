@@ -26,7 +26,13 @@ def test_every_result_carries_the_sanity_checks_with_their_cost(tiny_cnn):
     clf, x, y = tiny_cnn
     result = ft.evaluate(clf, x[:16], y[:16], ft.Linf(0.2))
     names = {d.name for d in result.diagnostics}
-    assert names == {"randomness", "gradients", "iterative_vs_single_step", "unbounded_attack"}
+    assert names == {
+        "outputs_are_logits",
+        "randomness",
+        "gradients",
+        "iterative_vs_single_step",
+        "unbounded_attack",
+    }
     assert all(d.passed for d in result.diagnostics) and result.reliable
     assert all(d.details["time_s"] >= 0 for d in result.diagnostics)
     assert result.timing["diagnostics_s"] < result.timing["total_s"]

@@ -77,6 +77,7 @@ def test_standard_runs_on_tabular_data():
     result = ft.evaluate(clf, x, y, ft.L2(0.5), suite="standard")
     assert [r.name for r in result.per_attack] == ["apgd-ce"]
     assert {d.name for d in result.diagnostics} == {
+        "outputs_are_logits",
         "randomness",
         "gradients",
         "iterative_vs_single_step",

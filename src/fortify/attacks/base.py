@@ -181,6 +181,7 @@ class Attack(ABC):
                     clean_logits = clf(xd)
             else:
                 clean_logits, fused_points = fused[0].detach(), fused[1]
+            clf.check_output(clean_logits, xd.shape[0])
             already = is_success(clean_logits, yd, self.targeted)
             out, logits = xd.clone(), clean_logits.clone()
             queries = torch.zeros(x.shape[0], dtype=torch.long, device=clf.device)

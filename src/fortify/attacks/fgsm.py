@@ -37,6 +37,6 @@ class FGSM(Attack):
     ) -> tuple[Tensor, Tensor]:
         # The gradient pass is a forward on the clean input: its logits serve the contract's clean check.
         x_var = x.clone().requires_grad_(True)
-        logits = clf(x_var)
+        logits = clf.check_output(clf(x_var), x.shape[0])
         grad = input_gradient(attack_loss(logits, y, self.targeted), x_var)
         return logits.detach(), x + threat.eps * threat.ascent_direction(grad)

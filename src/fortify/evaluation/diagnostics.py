@@ -3,6 +3,8 @@
 From Athalye, Carlini & Wagner, "Obfuscated Gradients Give a False Sense of Security" (ICML 2018) and
 Carlini et al., "On Evaluating Adversarial Robustness" (arXiv:1902.06705, 2019), section 5:
 
+- ``outputs_are_logits``: the clean outputs are finite, and not probabilities (a softmax inside the
+  model squashes gradients);
 - ``randomness``: two forward passes on the same inputs agree, or the model declares it is random;
 - ``gradients``: input gradients are finite, non-zero and informative (a small step along them raises
   the loss), for the gradients the attacks actually use;
@@ -11,7 +13,8 @@ Carlini et al., "On Evaluating Adversarial Robustness" (arXiv:1902.06705, 2019),
 - ``white_box_vs_black_box``: black-box attacks find (almost) nothing that white-box ones missed;
 - ``monotone_in_eps``: robust accuracy does not increase with eps (sweeps).
 
-Each check costs a few forward/backward passes on ``PROBE_SAMPLES`` samples; its time is in ``details``.
+Each check costs a few forward/backward passes on ``PROBE_SAMPLES`` samples (the output check, one
+clean forward pass over the inputs); its time is in ``details``.
 """
 
 from __future__ import annotations
@@ -89,6 +92,40 @@ def check_randomness(clf: Classifier, x: Tensor) -> tuple[Diagnostic, bool]:
         samples=int(xs.shape[0]),
     )
     return diag, detected
+
+
+def check_outputs(clf: Classifier, x: Tensor) -> Diagnostic:
+    """The model's clean outputs on ``x`` are finite logits, not NaN / infinite and not probabilities.
+
+    Fails when any output is non-finite (attacks then follow zeroed gradients and the robust accuracy
+    means nothing), or when most rows lie in [0, 1] and sum to 1: a softmax inside the model squashes
+    the gradients the attacks need (Carlini et al. 2019, section 5), so its robustness is overstated.
+    """
+    started = time.perf_counter()
+    outputs = clf.logits(x, check=False)
+    nonfinite = int((~torch.isfinite(outputs)).any(dim=1).sum())
+    sums = outputs.sum(dim=1)
+    probability_like = ((outputs >= 0) & (outputs <= 1)).all(dim=1) & ((sums - 1).abs() < 1e-3)
+    share = float(probability_like.float().mean())
+    n = int(outputs.shape[0])
+    if nonfinite:
+        evidence = f"{nonfinite} of {n} clean inputs give NaN or infinite outputs"
+    elif share > 0.5:
+        evidence = (
+            f"{share:.0%} of {n} outputs are probabilities (in [0, 1], summing to 1): give the "
+            "Classifier the logits before softmax"
+        )
+    else:
+        evidence = f"finite logits on all {n} clean inputs"
+    return _timed(
+        "outputs_are_logits",
+        not nonfinite and share <= 0.5,
+        evidence,
+        started,
+        nonfinite=nonfinite,
+        probability_like=share,
+        samples=n,
+    )
 
 
 def _gradient_stats(view: Classifier, x: Tensor, y: Tensor, loss_name: str) -> dict[str, float]:

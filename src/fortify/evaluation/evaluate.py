@@ -148,7 +148,7 @@ def prepare(clf: Classifier, x: Tensor, y: Tensor, ledger: Ledger, eot_samples: 
     random_diag, random_detected = checks.check_randomness(clf, x)
     plan = plan_for(clf, randomness_detected=random_detected, eot_samples=eot_samples)
     view = attack_view(clf, plan)
-    diags = [random_diag]
+    diags = [random_diag, checks.check_outputs(clf, x)]
     if correct.numel():
         diags.append(checks.check_gradients(clf, view, x_probe, y_probe, plan.describe()))
     gradients = [d for d in diags if d.name == "gradients"]

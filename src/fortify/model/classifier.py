@@ -112,9 +112,34 @@ class Classifier(nn.Module):
         """Differentiable logits ``(N, num_classes)`` for inputs ``(N, ...)`` in ``bounds``."""
         return self.module(self.normalize(x))
 
+    @property
+    def weight_dtype(self) -> torch.dtype | None:
+        """The floating dtype of the module's weights (first parameter, else buffer); ``None`` if none."""
+        for tensor in (*self.module.parameters(), *self.module.buffers()):
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return None
+
     def check_input(self, x: Tensor) -> None:
-        """Raise ``FortifyError`` unless ``x`` is a non-empty floating batch inside ``bounds``."""
+        """Raise ``FortifyError`` unless ``x`` is a non-empty floating batch inside ``bounds``, of the
+        weights' dtype (fortify never casts silently: a float64 point rounded to float32 is another
+        point, and an attack's ball is defined in the inputs' own dtype)."""
         check_inputs(x, self.bounds)
+        weights = self.weight_dtype
+        if weights is not None and x.dtype != weights:
+            raise FortifyError(
+                f"inputs are {x.dtype} but the model's weights are {weights}: cast the inputs "
+                f"(x.to({weights})) or the model (clf.to({x.dtype}))"
+            )
+
+    def check_output(self, out: Tensor, n: int) -> Tensor:
+        """``out`` if it is logits ``(n, num_classes)``, else a ``FortifyError`` saying what came back."""
+        if out.dim() != 2 or out.shape[0] != n or out.shape[1] != self.num_classes:
+            raise FortifyError(
+                f"the module returned shape {tuple(out.shape)} for {n} inputs; expected (N, "
+                f"{self.num_classes}) logits with N = {n} (num_classes={self.num_classes})"
+            )
+        return out
 
     @torch.no_grad()
     def logits(self, x: Tensor, *, check: bool = True) -> Tensor:
@@ -122,13 +147,10 @@ class Classifier(nn.Module):
         if check:
             self.check_input(x)
         device = self.device
-        outs = [self(chunk.to(device)) for chunk in x.split(self.batch_size)]
-        out = torch.cat(outs)
-        if out.dim() != 2 or out.shape[1] != self.num_classes:
-            raise FortifyError(
-                f"the module returned shape {tuple(out.shape)}; expected (N, {self.num_classes}) logits"
-            )
-        return out
+        outs = [
+            self.check_output(self(chunk.to(device)), chunk.shape[0]) for chunk in x.split(self.batch_size)
+        ]
+        return torch.cat(outs)
 
     def predict(self, x: Tensor, *, check: bool = True) -> Tensor:
         """Predicted labels ``(N,)`` (int64) on the module's device."""

@@ -22,6 +22,8 @@ from fortify._validate import is_number
 from fortify.types import Bounds, FortifyError
 
 TINY = 1e-12
+MAX_NUDGES = 16
+"""Ulp steps ``Threat.inside`` takes towards the clean input before giving up on a sample."""
 
 
 def flat(t: Tensor) -> Tensor:
@@ -107,7 +109,24 @@ class Threat(ABC):
         Clipping moves every coordinate towards the clean input (which lies inside the bounds), so the
         result is inside both sets for every norm defined here.
         """
-        return self.project(x_adv, x).clamp(bounds[0], bounds[1])
+        return self.inside(self.project(x_adv, x).clamp(bounds[0], bounds[1]), x)
+
+    def inside(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        """``x_adv`` with every sample made exactly inside the ball: ``norm_of(x_adv - x) <= eps`` with
+        no tolerance, in ``x``'s dtype, so ``contains`` agrees with every point an attack returns.
+
+        ``x + delta`` rounds, which can leave a projected point an ulp or two outside; such samples
+        step one ulp towards ``x`` per coordinate until they are inside (a few steps at most). The
+        step moves towards ``x``, so points inside the bounds stay inside them; a sample still
+        outside after ``MAX_NUDGES`` steps is returned as ``x`` itself.
+        """
+        for _ in range(MAX_NUDGES):
+            outside = self.norm_of(x_adv - x) > self.eps
+            if not bool(outside.any()):
+                return x_adv
+            x_adv = torch.where(per_sample(outside, x_adv), torch.nextafter(x_adv, x), x_adv)
+        outside = self.norm_of(x_adv - x) > self.eps
+        return torch.where(per_sample(outside, x_adv), x, x_adv)
 
     def random_start(self, x: Tensor, bounds: Bounds, generator: torch.Generator | None = None) -> Tensor:
         """A uniformly random point of the ball around ``x``, clipped into ``bounds``."""

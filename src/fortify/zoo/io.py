@@ -7,20 +7,34 @@ payload) is refused with an explanation, because loading it could execute arbitr
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as save_tensors
 from torch import nn
 
 from fortify._files import atomic_write_bytes
+from fortify._untrusted import load_json
 from fortify._version import __version__
 from fortify.model import Classifier
 from fortify.types import FortifyError, UnsafeFileError
-from fortify.zoo.architectures import SPEC_ATTRIBUTE, create
+from fortify.zoo.architectures import SPEC_ATTRIBUTE, create, names
+
+Number = Annotated[StrictFloat | StrictInt, Field(allow_inf_nan=False)]
 
 META_KEY = "fortify"
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
@@ -48,41 +62,155 @@ def save(model: nn.Module, path: str | Path, **meta: Any) -> Path:
     return atomic_write_bytes(path, save_tensors(tensors, metadata={META_KEY: header}))
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The JSON metadata stored in a fortify safetensors file."""
-    from safetensors import safe_open
+MAX_HEADER_BYTES = 16 * 2**20
+"""Largest metadata JSON read from a model file."""
+MAX_INPUT_VALUES = 2**24
+"""Most values one input may have (a 4096 x 4096 image): a larger shape is refused before building."""
+MAX_CLASSES = 100_000
 
+
+class ModelMetadata(BaseModel):
+    """What a model file must say before anything is built from it; other keys are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    arch: StrictStr
+    input_shape: list[Annotated[StrictInt, Field(ge=1, le=MAX_INPUT_VALUES)]] = Field(
+        min_length=1, max_length=4
+    )
+    num_classes: Annotated[StrictInt, Field(ge=2, le=MAX_CLASSES)]
+    bounds: tuple[Number, Number] = (0.0, 1.0)
+    mean: Number | list[Number] | None = Field(default=None)
+    std: Number | list[Number] | None = Field(default=None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelMetadata:
+        if math.prod(self.input_shape) > MAX_INPUT_VALUES:
+            raise ValueError(
+                f"input_shape {self.input_shape} has {math.prod(self.input_shape)} values per input "
+                f"(at most {MAX_INPUT_VALUES})"
+            )
+        low, high = self.bounds
+        if not low < high:
+            raise ValueError(f"bounds must have low < high, got {list(self.bounds)}")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if isinstance(value, list) and len(value) not in (1, self.input_shape[0]):
+                raise ValueError(f"{name} has {len(value)} values for {self.input_shape[0]} input channel(s)")
+        return self
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The JSON metadata stored in a fortify safetensors file, validated (``ModelMetadata``)."""
     source = _checked_path(path)
-    try:
-        with safe_open(str(source), framework="pt") as handle:
-            header = (handle.metadata() or {}).get(META_KEY)
-    except (SafetensorError, OSError) as exc:
-        raise FortifyError(f"{source} is not a readable safetensors file: {exc}") from exc
+    header = _header(source).get(META_KEY)
     if header is None:
         raise FortifyError(f"{source} has no fortify metadata; was it written by ft.zoo.save?")
-    return json.loads(header)
+    raw = load_json(header, f"{source}: fortify metadata", max_bytes=MAX_HEADER_BYTES)
+    if not isinstance(raw, dict):
+        raise FortifyError(f"{source}: fortify metadata must be a JSON object, got {type(raw).__name__}")
+    try:
+        ModelMetadata.model_validate(raw)
+    except ValidationError as exc:
+        raise FortifyError(f"{source}: fortify metadata: {_problems(exc)}") from exc
+    if raw["arch"] not in names():
+        raise FortifyError(
+            f"{source}: unknown architecture {raw['arch'][:60]!r}; known: {', '.join(names())}"
+        )
+    return raw
+
+
+def _header(source: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(source), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise FortifyError(f"{source} is not a readable safetensors file: {_first_line(exc)}") from exc
+
+
+def _tensor_shapes(source: Path) -> dict[str, tuple[int, ...]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(source), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as exc:
+        raise FortifyError(f"{source} is not a readable safetensors file: {_first_line(exc)}") from exc
+
+
+def _mismatch(
+    path: Path, arch: str, wanted: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
+) -> str:
+    """One line saying how the file's tensors differ from the architecture's (torch's dump is many)."""
+    missing = [k for k in wanted if k not in found]
+    unexpected = [k for k in found if k not in wanted]
+    shapes = [
+        f"{k} {list(found[k])} vs {list(wanted[k])}" for k in wanted if k in found and found[k] != wanted[k]
+    ]
+    parts = [
+        f"{len(items)} {label} ({', '.join(items[:3])}{', ...' if len(items) > 3 else ''})"
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes))
+        if items
+    ]
+    return f"{path}: weights do not match architecture {arch!r}: " + "; ".join(parts)
 
 
 def load(path: str | Path, *, device: str | torch.device | None = None) -> Classifier:
-    """Rebuild the model saved at ``path`` as a ``Classifier``; its ``metadata`` holds the file's JSON."""
-    meta = read_metadata(path)
-    module = create(meta["arch"], tuple(meta["input_shape"]), meta["num_classes"])
+    """Rebuild the model saved at ``path`` as a ``Classifier``; its ``metadata`` holds the file's JSON.
+
+    The metadata is validated and the architecture is first built on torch's ``meta`` device (no
+    memory) and compared with the file's tensors, so a crafted file cannot make fortify allocate
+    more than the weights it actually holds.
+    """
+    source = Path(path)
+    meta = read_metadata(source)
+    shape, classes = tuple(meta["input_shape"]), meta["num_classes"]
     try:
-        state = load_file(str(path), device=str(device) if device is not None else "cpu")
+        with torch.device("meta"):
+            skeleton = create(meta["arch"], shape, classes)
+    except (RuntimeError, ValueError) as exc:  # e.g. an image too small for the architecture's layers
+        raise FortifyError(
+            f"{source}: architecture {meta['arch']!r} cannot take input shape {list(shape)}: "
+            f"{_first_line(exc)}"
+        ) from exc
+    wanted = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    found = _tensor_shapes(source)
+    if wanted != found:
+        raise FortifyError(_mismatch(source, meta["arch"], wanted, found))
+    module = create(meta["arch"], shape, classes)
+    try:
+        state = load_file(str(source), device=str(device) if device is not None else "cpu")
         module.load_state_dict(state)
     except (SafetensorError, RuntimeError) as exc:
-        raise FortifyError(f"{path}: weights do not match architecture {meta['arch']!r}: {exc}") from exc
+        raise FortifyError(
+            f"{source}: weights do not load into architecture {meta['arch']!r}: {_first_line(exc)}"
+        ) from exc
     if device is not None:
         module.to(device)
     clf = Classifier(
         module,
-        num_classes=meta["num_classes"],
+        num_classes=classes,
         bounds=tuple(meta.get("bounds", (0.0, 1.0))),
         mean=meta.get("mean"),
         std=meta.get("std"),
     )
     clf.metadata = meta
     return clf
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _problems(exc: ValidationError) -> str:
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc']) or 'metadata'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()[:3]
+    ]
+    return "; ".join(parts)
 
 
 def _unwrap(model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
