@@ -111,3 +111,46 @@ def test_bad_poisoning_options_are_one_line_errors(tmp_path, capsys):
         assert main([*base, *extra]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_train_on_a_poisoned_set_without_the_flagged_samples(tmp_path, capsys):
+    poisoned = tmp_path / "p.safetensors"
+    assert (
+        main(
+            [
+                "poison",
+                "make",
+                "--data",
+                "synthetic",
+                "--n-train",
+                "300",
+                "--rate",
+                "0.1",
+                "--out",
+                str(poisoned),
+            ]
+        )
+        == 0
+    )
+    flagged = tmp_path / "flagged.json"
+    flagged.write_text(json.dumps({"flagged": list(range(0, 300, 3))}))
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--data",
+        "synthetic",
+        "--arch",
+        "cnn-tiny",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    ]
+    assert main([*args, "--poisoned", str(poisoned), "--exclude", str(flagged)]) == 0
+    meta = ft.zoo.read_metadata(out / "model.safetensors")
+    assert meta["data_fingerprint"]["n_train"] == 200 and meta["data_fingerprint"]["excluded"] == str(flagged)
+    flagged.write_text(json.dumps({"flagged": [999]}))
+    assert main([*args, "--poisoned", str(poisoned), "--exclude", str(flagged)]) == 2
+    assert "must list indices 0..299" in capsys.readouterr().err

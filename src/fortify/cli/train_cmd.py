@@ -7,9 +7,12 @@ from typing import Annotated, cast
 
 import torch
 import typer
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from fortify import data as datasets
 from fortify import zoo
+from fortify._untrusted import load_json
 from fortify.attacks import PGD
 from fortify.attacks.runner import accuracy, robust_accuracy
 from fortify.cli.app import app
@@ -26,6 +29,39 @@ from fortify.types import FortifyError
 TEST_PGD_STEPS = 20
 
 
+def training_set(
+    dataset: str, n_train: int | None, poisoned: Path | None, exclude: Path | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images: ``dataset``'s train split (first ``n_train``) or a poisoned set's, less the
+    indices listed under ``"flagged"`` in the ``exclude`` JSON."""
+    if poisoned is None:
+        x, y = datasets.load(dataset, "train", n=n_train)
+    else:
+        try:
+            tensors = load_file(str(poisoned))
+        except (SafetensorError, OSError) as exc:
+            raise FortifyError(f"--poisoned {poisoned} is not a readable safetensors file") from exc
+        if "x" not in tensors or "y" not in tensors or tensors["y"].shape != (tensors["x"].shape[0],):
+            raise FortifyError(f"--poisoned {poisoned} must hold tensors x (N, ...) and y (N,)")
+        if tuple(tensors["x"].shape[1:]) != datasets.info(dataset).shape:
+            raise FortifyError(
+                f"--poisoned {poisoned} holds {tuple(tensors['x'].shape[1:])} inputs, not {dataset}'s"
+            )
+        x, y = tensors["x"].float()[:n_train], tensors["y"].long()[:n_train]
+    if exclude is None:
+        return x, y
+    try:
+        record = load_json(exclude.read_bytes()[: 1 << 26], f"--exclude {exclude}", max_bytes=1 << 26)
+    except OSError as exc:
+        raise FortifyError(f"cannot read --exclude {exclude}: {exc.strerror}") from exc
+    flagged = record.get("flagged") if isinstance(record, dict) else None
+    if not isinstance(flagged, list) or not all(isinstance(i, int) and 0 <= i < x.shape[0] for i in flagged):
+        raise FortifyError(f"--exclude {exclude} must list indices 0..{x.shape[0] - 1} under 'flagged'")
+    keep = torch.ones(x.shape[0], dtype=torch.bool)
+    keep[torch.tensor(flagged, dtype=torch.long)] = False
+    return x[keep], y[keep]
+
+
 def train_and_save(
     dataset: str,
     arch: str,
@@ -38,13 +74,15 @@ def train_and_save(
     val_n: int = 0,
     test_n: int | None = None,
     progress: bool = True,
+    poisoned: Path | None = None,
+    exclude: Path | None = None,
 ) -> tuple[Classifier, TrainingHistory, float]:
     """Train ``arch`` (or fine-tune the model at ``init``) on ``dataset``; write ``out/model.safetensors``
     and ``out/train.json``. The last ``val_n`` training samples are held out for validation (robust
     accuracy, early stopping). The Result has the clean test accuracy and, with a threat, the PGD-20
     accuracy on the first ``test_n`` test images (all when None)."""
     meta = datasets.info(dataset)
-    x, y = datasets.load(dataset, "train", n=n_train)
+    x, y = training_set(dataset, n_train, poisoned, exclude)
     if val_n >= x.shape[0]:
         raise FortifyError(f"--val-n {val_n} leaves no training data ({x.shape[0]} samples)")
     val = (x[-val_n:], y[-val_n:]) if val_n > 0 else None
@@ -73,7 +111,12 @@ def train_and_save(
         dataset=dataset,
         training=training,
         metrics=metrics,
-        data_fingerprint={"train": tensor_fingerprint(x, y), "n_train": int(x.shape[0])},
+        data_fingerprint={
+            "train": tensor_fingerprint(x, y),
+            "n_train": int(x.shape[0]),
+            **({"poisoned_set": str(poisoned)} if poisoned is not None else {}),
+            **({"excluded": str(exclude)} if exclude is not None else {}),
+        },
         **({"finetuned_from": str(init)} if init is not None else {}),
     )
     result = Result(
@@ -125,6 +168,15 @@ def train_command(
     init: Annotated[
         Path | None, typer.Option(help="fine-tune this model.safetensors instead of a fresh one")
     ] = None,
+    poisoned: Annotated[
+        Path | None, typer.Option(help="train on this set from `fortify poison make` instead of --data's")
+    ] = None,
+    exclude: Annotated[
+        Path | None,
+        typer.Option(
+            help="leave out the training samples listed in this JSON (`fortify poison inspect --out`)"
+        ),
+    ] = None,
     n: Annotated[int | None, typer.Option(help="use only the first N training samples")] = None,
     test_n: Annotated[int, typer.Option(min=1, help="test images for the final PGD-20 accuracy")] = 1000,
     seed: int = 0,
@@ -169,7 +221,17 @@ def train_command(
         early_stopping=early_stopping,
     )
     _, history, test_acc = train_and_save(
-        data, arch, out, config, n_train=n, device=dev, init=init, val_n=val_n, test_n=test_n
+        data,
+        arch,
+        out,
+        config,
+        n_train=n,
+        device=dev,
+        init=init,
+        val_n=val_n,
+        test_n=test_n,
+        poisoned=poisoned,
+        exclude=exclude,
     )
     for record in history.epochs:
         val = f"  val {pct(record.val_accuracy)}" if record.val_accuracy is not None else ""
