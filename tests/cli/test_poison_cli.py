@@ -88,7 +88,8 @@ def test_audit_writes_an_audit_result(tmp_path):
         result.kind == "audit" and result.attack_success_rate == section["undefended"]["attack_success_rate"]
     )
     assert set(section["inspections"]["spectral"]) >= {"precision", "recall", "after_filter", "random_filter"}
-    assert "poisoning" in ft.report.render_html(result)
+    page = ft.report.render_html(result)
+    assert 'id="poisoning"' in page and "perfect filter" in page and "random filter" in page
 
 
 def test_bad_poisoning_options_are_one_line_errors(tmp_path, capsys):

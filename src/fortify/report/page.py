@@ -12,6 +12,7 @@ from fortify._files import atomic_write_text
 from fortify.report import sections
 from fortify.report.guard_view import guard_section
 from fortify.report.images import gallery_html, stored_gallery_html
+from fortify.report.poisoning_view import poisoning_section
 from fortify.result import Result
 from fortify.result.gallery import MAX_VALUES
 from fortify.result.readers import threat_label
@@ -91,6 +92,7 @@ def render_html(
         sections.attack_table(items),
         sections.detector_section(main),
         guard_section(main),
+        poisoning_section(main),
         sections.class_section(items, class_names),
         sections.calibration_section(main),
     ]

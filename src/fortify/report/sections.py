@@ -14,7 +14,7 @@ from fortify._validate import is_number
 from fortify.report.svg import Series, histogram_chart, line_chart
 from fortify.result import Result, readers
 
-KNOWN_SECTIONS = {"certification", "guard"}
+KNOWN_SECTIONS = {"certification", "guard", "poisoning"}
 
 
 def pct(value: float | None) -> str:
