@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 import typer
 
@@ -27,8 +29,17 @@ from fortify.types import FortifyError
 EXIT_USAGE = 2
 
 
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so a write in progress removes its temporary file."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (0 success, 1 failed check, 2 bad usage or input)."""
+    """Run the CLI; returns the process exit code (0 success, 1 failed check, 2 bad usage or input,
+    130 interrupted by SIGINT or SIGTERM). Writes are atomic (``fortify._files``): an interrupted
+    command leaves its previous output, never a partial one."""
+    if argv is None:  # the `fortify` process itself; in-process callers keep their own handlers
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         outcome = app(args=argv, prog_name="fortify", standalone_mode=False)
     except FortifyError as exc:
@@ -36,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         return 130
     except Exception as exc:
