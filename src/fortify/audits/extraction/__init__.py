@@ -1,0 +1,20 @@
+"""Model extraction: knockoff / copycat stealing against a black box, and output hardening.
+
+>>> from fortify.audits import extraction
+>>> stolen, curve = extraction.knockoff(victim_bb, x_queries, [500, 1000, 5000], make_student, x_test, y_test)
+>>> curve.accuracy, curve.agreement
+>>> served = extraction.hardened(clf, "reverse-sigmoid")     # or "top1", "round:2"
+"""
+
+from fortify.audits.extraction.hardening import MODES, accuracy_cost, hardened, reverse_sigmoid
+from fortify.audits.extraction.knockoff import ExtractionCurve, fit_student, knockoff
+
+__all__ = [
+    "knockoff",
+    "fit_student",
+    "ExtractionCurve",
+    "hardened",
+    "reverse_sigmoid",
+    "accuracy_cost",
+    "MODES",
+]
