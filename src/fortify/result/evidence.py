@@ -46,8 +46,8 @@ def _non_negative(field: str, value: Any) -> Iterator[Problem]:
 
 def _count(field: str, value: Any, high: int | None = None, of: str = "n_samples") -> Iterator[Problem]:
     if value < 0 or (high is not None and value > high):
-        limit = f" <= {of} ({high})" if high is not None else ""
-        yield field, f"must be a count >= 0{limit}, got {value!r}"
+        span = f"in [0, {of} = {high}]" if high is not None else ">= 0"
+        yield field, f"must be a count {span}, got {value!r}"
 
 
 def _fractions(field: str, values: Sequence[Any]) -> Iterator[Problem]:
