@@ -133,3 +133,27 @@ def test_junit_xml_has_one_testcase_per_check_and_failures_with_messages():
     assert suite is not None and suite.get("tests") == "3" and suite.get("failures") == "1"
     failure = suite.find("testcase[@name='min clean accuracy']/failure")
     assert failure is not None and failure.get("message") == "measured 90.0%, required >= 95.0%"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"min_clean_accuracy: 0.5\nmin_clean_accuracy: 0.9\n", "the key 'min_clean_accuracy' is repeated"),
+        (b"min_clean_accuracy: true\n", "min_clean_accuracy: must be a number (not a boolean or a string)"),
+        (b'min_clean_accuracy: "0.5"\n', "min_clean_accuracy: must be a number"),
+        (b"require_reliable: maybe\n", "require_reliable: Input should be a valid boolean"),
+        (b"min_clean_accuracy: yes\n", "min_clean_accuracy: must be a number"),
+        (b"require_reliable: 1\n", "require_reliable: Input should be a valid boolean"),
+        (b"min_clean_accuracy: .nan\n", "not a finite number"),
+        (b"min_robust_accuracy: {.inf: 0.5}\n", "not a finite number"),
+        (b"min_clean_accuracy: 0.5 \xff\xfe\n", "not UTF-8 text"),
+        (b"min_clean_accuracy: 1" + b"0" * 5000 + b"\n", "cannot be read"),
+        (b"a: " + b"[" * 200 + b"]" * 200 + b"\n", "nested"),
+    ],
+)
+def test_policies_are_read_strictly(tmp_path, data, message):
+    path = tmp_path / "p.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ft.FortifyError, match="policy ") as info:
+        load_policy(path)
+    assert message in str(info.value) and "\n" not in str(info.value)

@@ -142,3 +142,25 @@ def test_check_evidence_returns_the_result_itself():
     result = make_result()
     assert check_evidence(result) is result
     assert math.isclose(result.clean_accuracy or 0, 0.9)
+
+
+@pytest.mark.parametrize("version", ["1.3.0", " 1.3", "-1.3", "1.-1", "", "1.3\n", 1.3, None, ["1", "3"]])
+def test_malformed_schema_versions_are_refused_in_one_line(version):
+    data = document(schema_version=version)
+    with pytest.raises(ft.FortifyError, match="schema version") as info:
+        ft.Result.from_json(json.dumps(data))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested"),
+        ('{"schema_version": "1.3", "n_samples": ' + "9" * 5000 + "}", "integer of 5000 digits"),
+        ('{"schema_version": "1.3", "schema_version": "1.3"}', "repeats the key 'schema_version'"),
+        (b"\x00\xff\xfe binary", "not UTF-8"),
+    ],
+)
+def test_hostile_documents_are_refused_before_the_schema(text, message):
+    with pytest.raises(ft.FortifyError, match=message):
+        ft.Result.from_json(text)
