@@ -10,6 +10,7 @@ import typer
 
 from fortify.cli import (  # noqa: F401  (commands register on import)
     attack_cmd,
+    audit_cmd,
     certify_cmd,
     data_cmd,
     demo_cmd,

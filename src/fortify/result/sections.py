@@ -85,8 +85,8 @@ class TrainingSection(TypedDict, total=False):
 class Sections(TypedDict, total=False):
     """``Result.sections``: the typed sections, and any section a later capability adds by name.
 
-    ``guard`` (``fortify.runtime``), ``endpoint`` (``fortify evaluate --url``) and ``poisoning``
-    (``fortify.audits.poisoning.audit``, 1.4) are JSON mappings
+    ``guard`` (``fortify.runtime``), ``endpoint`` (``fortify evaluate --url``), ``poisoning``,
+    ``membership`` and ``extraction`` (``fortify.audits``, 1.4) are JSON mappings
     their producers describe; they get a typed shape here when their schemas settle."""
 
     certification: CertificationSection
@@ -94,6 +94,8 @@ class Sections(TypedDict, total=False):
     guard: dict[str, Any]
     endpoint: dict[str, Any]
     poisoning: dict[str, Any]
+    membership: dict[str, Any]
+    extraction: dict[str, Any]
 
 
 @with_config(ConfigDict(extra="forbid"))

@@ -1,0 +1,181 @@
+"""`fortify audit membership | extraction`: does the model leak its training set, can it be stolen?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import torch
+import typer
+
+from fortify import data as datasets
+from fortify import zoo
+from fortify.audits import extraction, privacy
+from fortify.cli.app import app
+from fortify.cli.common import (
+    DatasetName,
+    Device,
+    ModelFile,
+    Threads,
+    check_outputs,
+    load_model_for,
+    parse_numbers,
+    setup_torch,
+)
+from fortify.cli.render import console, pct
+from fortify.model import Classifier
+from fortify.result import Environment, Result
+from fortify.result.sections import Sections
+from fortify.training import train
+from fortify.types import FortifyError
+
+audit_app = typer.Typer(
+    help="Privacy and theft audits: membership inference, model extraction.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
+Out = Annotated[Path, typer.Option(help="the audit Result JSON (kind 'audit')")]
+
+
+def _members_n(clf: Classifier, given: int | None) -> int:
+    if given is not None:
+        return given
+    record = (clf.metadata or {}).get("data_fingerprint") if isinstance(clf.metadata, dict) else None
+    n = record.get("n_train") if isinstance(record, dict) else None
+    if not isinstance(n, int):
+        raise FortifyError("the model does not record its training set size: pass --members-n N")
+    return n
+
+
+def _save(out: Path, data: str, clf: Classifier, name: str, section: dict[str, Any], **fields: Any) -> None:
+    Result(
+        kind="audit",
+        dataset=data,
+        model=clf.describe(),
+        environment=Environment.capture(),
+        sections=cast(Sections, {name: section}),
+        **fields,
+    ).save(str(out))
+    console.print(f"wrote {out}")
+
+
+@audit_app.command("membership")
+def membership_command(
+    model: ModelFile,
+    out: Out,
+    data: DatasetName = "fashion-mnist",
+    attack: Annotated[str, typer.Option(help="loss, confidence or lira")] = "loss",
+    members_n: Annotated[
+        int | None,
+        typer.Option(help="the model was trained on the first N train images (default: its metadata)"),
+    ] = None,
+    n: Annotated[int, typer.Option(min=10, help="members and non-members scored, each")] = 1000,
+    shadows: Annotated[int, typer.Option(min=1, help="lira: shadow models")] = 4,
+    online: Annotated[
+        bool, typer.Option("--online", help="lira: shadows see the targets half the time")
+    ] = False,
+    shadow_epochs: Annotated[
+        int, typer.Option(min=1, help="lira: epochs per shadow (like the target's)")
+    ] = 2,
+    arch: Annotated[str | None, typer.Option(help="lira: shadow architecture (default: the model's)")] = None,
+    seed: int = 0,
+    device: Device = "auto",
+    threads: Threads = None,
+) -> None:
+    """Score a membership attack: members are the model's training images, non-members test images."""
+    check_outputs(out=out)
+    dev = setup_torch(threads, device)
+    clf = load_model_for(model, data, dev)
+    count = _members_n(clf, members_n)
+    x_train, y_train = datasets.load(data, "train")
+    if count > x_train.shape[0]:
+        raise FortifyError(f"--members-n {count} exceeds the {x_train.shape[0]} training images")
+    take = min(n, count)
+    x_test, y_test = datasets.load(data, "test", n=take)
+    members, non_members = (x_train[:take], y_train[:take]), (x_test, y_test)
+    options: dict[str, Any] = {}
+    if attack == "lira":
+        info = datasets.info(data)
+        shape = arch or clf.metadata.get("arch", "cnn-small")
+
+        def fit(x: torch.Tensor, y: torch.Tensor) -> Classifier:
+            torch.manual_seed(seed)
+            shadow = Classifier(zoo.create(shape, info.shape, info.num_classes), num_classes=info.num_classes)
+            train(shadow, (x, y), epochs=shadow_epochs, lr=1e-3, batch_size=128, seed=seed, progress=False)
+            return shadow
+
+        pool = (x_train[count : count + 2 * count], y_train[count : count + 2 * count])
+        if pool[0].shape[0] < 2:
+            raise FortifyError("lira needs training images beyond the model's own for its shadows")
+        options = {"shadows": shadows, "shadow_data": pool, "train_fn": fit, "online": online}
+        console.print(f"training {shadows} shadow {shape} models on halves of {pool[0].shape[0]} images")
+    score = privacy.membership_inference(clf, members, non_members, attack=attack, seed=seed, **options)
+    console.print(
+        f"{score.attack}: AUC {score.auc:.3f}, TPR at 0.1% FPR {pct(score.tpr_at_fpr[0.001])}, "
+        f"at 1% FPR {pct(score.tpr_at_fpr[0.01])} ({take} members, {take} non-members)"
+    )
+    _save(out, data, clf, "membership", score.to_dict(), seed=seed, n_samples=2 * take)
+
+
+@audit_app.command("extraction")
+def extraction_command(
+    model: ModelFile,
+    out: Out,
+    data: DatasetName = "fashion-mnist",
+    budgets: Annotated[str, typer.Option(help="query budgets, comma-separated")] = "250,1000,5000",
+    queries: Annotated[str, typer.Option(help="query set: train (in-distribution) or noise")] = "train",
+    harden: Annotated[
+        str, typer.Option(help="victim's outputs: full, top1, round:D or reverse-sigmoid")
+    ] = "full",
+    arch: Annotated[str, typer.Option(help="the student's architecture")] = "cnn-small",
+    epochs: Annotated[int, typer.Option(min=1, help="student training epochs per budget")] = 5,
+    n_test: Annotated[int, typer.Option(min=10, help="test images for accuracy and agreement")] = 1000,
+    seed: int = 0,
+    device: Device = "auto",
+    threads: Threads = None,
+) -> None:
+    """Steal the model through its outputs (knockoff) at several query budgets, optionally hardened."""
+    check_outputs(out=out)
+    dev = setup_torch(threads, device)
+    clf = load_model_for(model, data, dev)
+    steps = [int(b) for b in parse_numbers(budgets, "--budgets")]
+    if not steps or any(b < 1 or b != int(b) for b in parse_numbers(budgets, "--budgets")):
+        raise FortifyError(f"--budgets must be positive integers, got {budgets!r}")
+    info = datasets.info(data)
+    if queries == "train":
+        x_q, _ = datasets.load(data, "train", n=max(steps))
+    elif queries == "noise":
+        x_q = torch.rand((max(steps), *info.shape), generator=torch.Generator().manual_seed(seed))
+    else:
+        raise FortifyError(f"--queries must be train or noise, got {queries!r}")
+    x_test, y_test = datasets.load(data, "test", n=n_test)
+    victim = clf if harden == "full" else extraction.hardened(clf, harden)
+    cost = 0.0 if harden == "full" else extraction.accuracy_cost(clf, victim, x_test)  # type: ignore[arg-type]
+
+    def student() -> Classifier:
+        torch.manual_seed(seed)
+        return Classifier(zoo.create(arch, info.shape, info.num_classes), num_classes=info.num_classes).to(
+            dev
+        )
+
+    _, curve = extraction.knockoff(
+        victim,
+        x_q,
+        steps,
+        student,
+        x_test,
+        y_test,
+        epochs=epochs,
+        seed=seed,
+        progress=lambda msg: console.print(f"  {msg}", highlight=False),
+    )
+    section = {**curve.to_dict(), "queries": queries, "harden": harden, "label_cost": cost, "arch": arch}
+    _save(
+        out,
+        data,
+        clf,
+        "extraction",
+        section,
+        seed=seed,
+        n_samples=n_test,
+        clean_accuracy=curve.victim_accuracy,
+    )

@@ -1,0 +1,110 @@
+"""`fortify audit membership / extraction`: an audit Result per run, one-line errors for bad options."""
+
+from __future__ import annotations
+
+import pytest
+
+import fortify as ft
+from fortify.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit")
+    args = ["train", "--data", "digits", "--arch", "mlp", "--epochs", "10", "--n", "300", "--out", str(out)]
+    assert main([*args, "--threads", "1"]) == 0
+    return out / "model.safetensors"
+
+
+def test_membership_audit_reads_the_training_size_from_the_model(trained, tmp_path):
+    out = tmp_path / "mi.json"
+    assert (
+        main(
+            [
+                "audit",
+                "membership",
+                "--model",
+                str(trained),
+                "--data",
+                "digits",
+                "--n",
+                "200",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    result = ft.Result.load(str(out))
+    section = result.sections["membership"]
+    assert result.kind == "audit" and section["n_members"] == 200 and 0 <= section["auc"] <= 1
+    assert set(section["tpr_at_fpr"]) == {"0.001", "0.01"}
+
+
+def test_extraction_audit_records_the_curve_and_the_hardening_cost(trained, tmp_path):
+    out = tmp_path / "ex.json"
+    code = main(
+        [
+            "audit",
+            "extraction",
+            "--model",
+            str(trained),
+            "--data",
+            "digits",
+            "--budgets",
+            "50,300",
+            "--arch",
+            "mlp",
+            "--epochs",
+            "3",
+            "--harden",
+            "top1",
+            "--n-test",
+            "100",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    section = ft.Result.load(str(out)).sections["extraction"]
+    assert section["budgets"] == [50, 300] and section["output"] == "labels" and section["label_cost"] == 0.0
+
+
+def test_bad_audit_options_are_one_line_errors(trained, tmp_path, capsys):
+    base = [
+        "audit",
+        "extraction",
+        "--model",
+        str(trained),
+        "--data",
+        "digits",
+        "--out",
+        str(tmp_path / "x.json"),
+    ]
+    for extra, message in [
+        (["--harden", "blur"], "unknown output hardening"),
+        (["--queries", "web"], "--queries"),
+        (["--budgets", "0"], "--budgets must be positive integers"),
+    ]:
+        assert main([*base, *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "audit",
+                "membership",
+                "--model",
+                str(trained),
+                "--data",
+                "digits",
+                "--attack",
+                "lira",
+                "--members-n",
+                "1437",
+                "--out",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 2
+    )
+    assert "beyond the model's own" in capsys.readouterr().err
