@@ -49,6 +49,9 @@ def test_environment_overrides_the_file_and_flags_override_both(tmp_path, monkey
         ("keys: [{id: a, hash: plain-secret}]\n", "keys.0.hash"),
         ("!!python/object/apply:os.system ['true']\n", "not valid YAML"),
         ("canary: {guard: b, version: '1'}\n", "must differ"),
+        ("port: 1\nport: 2\n", "port"),
+        ("port: " + "9" * 5000 + "\n", "config"),
+        ("host: [" * 200 + "]" * 200 + "\n", "config"),
     ],
 )
 def test_bad_config_files_are_one_line_errors(tmp_path, text, message):
@@ -57,6 +60,17 @@ def test_bad_config_files_are_one_line_errors(tmp_path, text, message):
     with pytest.raises(FortifyError, match=message) as err:
         load_settings(path)
     assert "\n" not in str(err.value)
+
+
+def test_non_utf8_and_oversized_configs_are_one_line_errors(tmp_path):
+    path = tmp_path / "serve.yaml"
+    path.write_bytes(b"host: \xff\xfe\n")
+    with pytest.raises(FortifyError, match="config") as err:
+        load_settings(path)
+    assert "\n" not in str(err.value)
+    path.write_bytes(b"# padding\n" * 200_000)
+    with pytest.raises(FortifyError, match="larger than"):
+        load_settings(path)
 
 
 def test_missing_config_and_bad_environment_are_one_line_errors(tmp_path, monkeypatch):

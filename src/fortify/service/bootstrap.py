@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +17,7 @@ def build_default_guard(settings: ServeSettings) -> Path:
 
     ``fortify.runtime.build_guard`` with the runtime's default detectors (or ``settings.detectors``) at
     ``settings.fpr``, on the last ``calibrate_n`` images of the dataset's test split (``fortify
-    evaluate`` scores the first ones); the bundle goes to ``run_dir/guard`` (written to a temporary
-    folder, then moved into place). Returns its path.
+    evaluate`` scores the first ones); the bundle goes to ``run_dir/guard``. Returns its path.
     """
     from fortify.runtime import DEFAULT_DETECTORS, build_guard
 
@@ -33,15 +29,7 @@ def build_default_guard(settings: ServeSettings) -> Path:
         settings.model, calibrate=settings.calibrate, fpr=settings.fpr, detectors=detectors, **extra
     )
     target = settings.run_dir / "guard"
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".guard-", dir=settings.run_dir))
-    try:
-        guard.save(str(tmp / "bundle"))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp / "bundle", target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    guard.save(str(target))  # the bundle writer replaces an older bundle atomically
     source = (guard.calibration or {}).get("source", {})
     log.info("guard calibrated on %s at fpr %.3g, saved to %s", source, settings.fpr, target)
     return target

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from pathlib import Path
+from os import PathLike
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 
+from fortify._files import atomic_write_bytes
 from fortify.service.store import Store, redact
 from fortify.types import FortifyError
 
 FORMAT = "fortify-reviewed/1"
 
 
-def export_reviewed(store_url: str, to: str | os.PathLike[str]) -> tuple[int, tuple[int, ...]]:
+def export_reviewed(store_url: str, to: str | PathLike[str]) -> tuple[int, tuple[int, ...]]:
     """Write the accepted and labelled review items of the store at ``store_url`` to ``to`` (safetensors).
 
     ``y`` is the reviewer's label (the model's, for an accepted item); rejected items are left out.
@@ -52,14 +51,5 @@ def export_reviewed(store_url: str, to: str | os.PathLike[str]) -> tuple[int, tu
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "versions": json.dumps(sorted({r["model_version"] for r in rows})),
     }
-    target = Path(to)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(to, save(tensors, metadata=meta))  # fsynced, then renamed into place
     return len(rows), next(iter(shapes))

@@ -13,15 +13,17 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
+from fortify._files import read_limited
+from fortify._untrusted import load_yaml
 from fortify.types import FortifyError
 
 Role = Literal["infer", "review", "admin"]
 KEY_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
+MAX_CONFIG_BYTES = 1 << 20
 
 
 class _Strict(BaseModel):
@@ -207,21 +209,15 @@ def load_settings(config: str | os.PathLike[str] | None = None, **overrides: Any
 
 
 def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings mapping of an untrusted YAML file: size-limited, UTF-8, safe tags, no repeated keys,
+    bounded nesting and integers; every problem one line."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FortifyError(f"cannot read config {p}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise FortifyError(f"config {p} is not valid YAML{where}") from None
+    what = f"config {p}"
+    data = load_yaml(read_limited(p, "config", MAX_CONFIG_BYTES), what, max_bytes=MAX_CONFIG_BYTES)
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise FortifyError(f"config {p} must be a mapping of settings, got {type(data).__name__}")
+        raise FortifyError(f"{what} must be a mapping of settings, got {type(data).__name__}")
     return data
 
 
