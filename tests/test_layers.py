@@ -18,6 +18,8 @@ RANK = {
     "_validate": 0,
     "_registry": 0,
     "_version": 0,
+    "_files": 0,
+    "_untrusted": 0,
     "data": 1,
     "threat": 1,
     "model": 2,
@@ -41,7 +43,7 @@ RANK = {
 """Packages of equal rank may import each other, as long as no two import each other back."""
 
 READ_RESULT_ONLY = {"report", "gate"}
-MAY_READ = {"result", "types", "_validate", "_version"}
+MAY_READ = {"result", "types", "_validate", "_version", "_files", "_untrusted"}
 
 COMPAT = {
     "fortify": None,  # the package root re-exports everything
