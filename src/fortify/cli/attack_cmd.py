@@ -135,7 +135,9 @@ def attack_command(
     entry = lookup(attack)
     if norm.lower() not in entry.norms:
         raise FortifyError(f"{entry.name} supports {', '.join(entry.norms)}, not {norm!r}")
-    check_outputs(save=save, save_record=save.with_suffix(".json") if save is not None else None)
+    if save is not None:  # the tensors and their Result beside them (.json)
+        check_outputs(save=save)
+        check_outputs(save=save.with_suffix(".json"))
     dev = setup_torch(threads, device)
     clf = load_model_for(model, data, dev)
     x, y = datasets.load(data, split, n=n)
