@@ -18,6 +18,7 @@ from fortify.detect.disagreement import Disagreement
 from fortify.detect.input_stats import InputStatistics
 from fortify.detect.mahalanobis import Mahalanobis
 from fortify.detect.squeeze import FeatureSqueezing
+from fortify.detect.strip import STRIP
 
 __all__ = [
     "Detector",
@@ -26,6 +27,7 @@ __all__ = [
     "Confidence",
     "InputStatistics",
     "Disagreement",
+    "STRIP",
     "DEFAULT_FPR",
     "DetectorSpec",
     "CalibrationSource",

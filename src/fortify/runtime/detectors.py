@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fortify.detect import Confidence, Detector, Disagreement, FeatureSqueezing, InputStatistics, Mahalanobis
+from fortify.detect import (
+    STRIP,
+    Confidence,
+    Detector,
+    Disagreement,
+    FeatureSqueezing,
+    InputStatistics,
+    Mahalanobis,
+)
 from fortify.types import FortifyError
 
 DETECTORS: dict[str, Callable[..., Detector]] = {
@@ -15,15 +23,9 @@ DETECTORS: dict[str, Callable[..., Detector]] = {
     "entropy": lambda **kw: Confidence(kind="entropy", **kw),
     "input-stats": InputStatistics,
     "disagreement": Disagreement,
-    "strip": lambda **kw: _strip(**kw),
+    "strip": STRIP,
 }
 DEFAULT_DETECTORS = ("squeeze", "mahalanobis", "input-stats")
-
-
-def _strip(**params: Any) -> Detector:
-    from fortify.audits.poisoning.strip import STRIP
-
-    return STRIP(**params)
 
 
 def make_detector(name: str, **params: Any) -> Detector:

@@ -13,8 +13,8 @@
 from fortify.audits.poisoning.audit import INSPECTIONS, audit
 from fortify.audits.poisoning.backdoor import BadNets, CleanLabel
 from fortify.audits.poisoning.inspection import activation_clustering, precision_recall, spectral_signatures
-from fortify.audits.poisoning.strip import STRIP
 from fortify.audits.poisoning.triggers import BlendTrigger, PatchTrigger
+from fortify.detect.strip import STRIP
 
 __all__ = [
     "BadNets",
