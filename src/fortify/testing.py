@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from fortify.evaluation import evaluate
+from fortify.evaluation.evaluate import evaluate
 from fortify.model import Classifier
 from fortify.result import Result
 from fortify.threat import Threat

@@ -42,6 +42,9 @@ CASES: list[AttackCase] = [
     AttackCase("cw", lambda: ft.attacks.CW(steps=10, binary_search_steps=2, lr=0.1), threats=("l2",)),
     AttackCase("deepfool", lambda: ft.attacks.DeepFool()),
     AttackCase("fmn", lambda: ft.attacks.FMN(steps=10)),
+    AttackCase("mi-fgsm", lambda: ft.attacks.MIFGSM(steps=10)),
+    # input diversity shifts 8x8 images by up to 2 pixels per step: the contract here, not strength
+    AttackCase("di-mi-fgsm", lambda: ft.attacks.MIFGSM(steps=10, diversity=0.7), breaks_undefended=False),
     # black-box attacks at tiny budgets: the contract here, strength in test_square / test_hopskipjump
     AttackCase("square", lambda: ft.attacks.Square(n_queries=40), breaks_undefended=False),
     AttackCase(

@@ -93,3 +93,19 @@ def test_output_hardening_keeps_labels_where_it_promises(tiny_cnn):
         extraction.hardened(victim, "noise")
     with pytest.raises(ft.FortifyError, match="budget must be an integer"):
         extraction.knockoff(victim, x, [0], lambda: victim, x, x[:, 0, 0, 0].long())
+
+
+def test_points_made_on_the_stolen_model_transfer_to_the_victim(tiny_cnn):
+    victim, x_test, y_test = tiny_cnn
+    queries, _ = ft.data.make_synthetic(800, seed=62)
+
+    def student():
+        torch.manual_seed(2)
+        return ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+
+    stolen, _ = extraction.knockoff(victim, queries, [800], student, x_test, y_test, epochs=5)
+    served = extraction.hardened(victim, "top1")
+    report = extraction.transfer(stolen, served, x_test[:100], y_test[:100], ft.Linf(0.3), "mi-fgsm")
+    assert report["surrogate_success"] > 0.8 and report["victim_success"] > 0.3
+    with pytest.raises(ft.FortifyError, match="not a gradient attack"):
+        extraction.transfer(stolen, served, x_test, y_test, ft.Linf(0.3), "square")

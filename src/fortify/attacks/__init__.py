@@ -14,6 +14,7 @@ from fortify.attacks.fgsm import FGSM
 from fortify.attacks.fmn import FMN
 from fortify.attacks.hopskipjump import HopSkipJump
 from fortify.attacks.minimal import MinNormAttack, MinNormOutput, minimal_distances
+from fortify.attacks.momentum import MIFGSM
 from fortify.attacks.onepixel import OnePixel
 from fortify.attacks.pgd import PGD
 from fortify.attacks.runner import accuracy, batches, robust_accuracy, run_batched
@@ -25,6 +26,7 @@ __all__ = [
     "AttackOutput",
     "FGSM",
     "PGD",
+    "MIFGSM",
     "APGD",
     "APGDT",
     "CW",

@@ -16,6 +16,7 @@ from fortify.attacks.deepfool import DeepFool
 from fortify.attacks.fgsm import FGSM
 from fortify.attacks.fmn import FMN
 from fortify.attacks.hopskipjump import HopSkipJump
+from fortify.attacks.momentum import MIFGSM
 from fortify.attacks.onepixel import OnePixel
 from fortify.attacks.pgd import PGD
 from fortify.attacks.square import Square
@@ -70,6 +71,20 @@ _ENTRIES = [
     CatalogEntry(CW.name, CW, "Carlini & Wagner, IEEE S&P 2017", ("l2",), "gradients"),
     CatalogEntry(DeepFool.name, DeepFool, "Moosavi-Dezfooli et al., CVPR 2016", ("linf", "l2"), "gradients"),
     CatalogEntry(FMN.name, FMN, "Pintor et al., NeurIPS 2021 (minimum norm)", ("linf", "l2"), "gradients"),
+    CatalogEntry(
+        MIFGSM.name,
+        lambda **kw: MIFGSM(**{"steps": 10, **kw}),
+        "Dong et al., CVPR 2018 (transfer)",
+        ("linf", "l2"),
+        "gradients",
+    ),
+    CatalogEntry(
+        "di-mi-fgsm",
+        lambda **kw: MIFGSM(**{"steps": 10, "diversity": 0.5, **kw}),
+        "Xie et al., CVPR 2019 (input diversity, transfer)",
+        ("linf", "l2"),
+        "gradients",
+    ),
     CatalogEntry(
         Square.name, Square, "Andriushchenko et al., ECCV 2020", ("linf", "l2"), "scores", "n_queries"
     ),

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from fortify.attacks.catalog import lookup
-from fortify.evaluation import evaluate
+from fortify.evaluation.evaluate import evaluate
 from fortify.result import Result
 from fortify.threat import Threat
 from fortify.types import FortifyError

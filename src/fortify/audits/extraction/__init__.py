@@ -4,10 +4,12 @@
 >>> stolen, curve = extraction.knockoff(victim_bb, x_queries, [500, 1000, 5000], make_student, x_test, y_test)
 >>> curve.accuracy, curve.agreement
 >>> served = extraction.hardened(clf, "reverse-sigmoid")     # or "top1", "round:2"
+>>> extraction.transfer(stolen, victim_bb, x, y, ft.Linf(0.1), "di-mi-fgsm")   # steal, then evade
 """
 
 from fortify.audits.extraction.hardening import MODES, accuracy_cost, hardened, reverse_sigmoid
 from fortify.audits.extraction.knockoff import ExtractionCurve, fit_student, knockoff
+from fortify.audits.extraction.transfer import transfer
 
 __all__ = [
     "knockoff",
@@ -17,4 +19,5 @@ __all__ = [
     "reverse_sigmoid",
     "accuracy_cost",
     "MODES",
+    "transfer",
 ]
