@@ -172,18 +172,22 @@ def monitor_rows(models, x, y, x_cal, y_cal, args) -> dict[str, Any]:
     x_adv = ft.attacks.PGD(steps=40)(clf, x[:200], y[:200], ft.Linf(args.eps))
     monitor = Monitor(rules=[ATTACK_RULE])
     stream = torch.cat([x_clean[:1000], x_adv])
-    fired_at, alert_ms, first_adv_t = None, None, None
+    fired_at = alert_ms = scored_to_alert_ms = first_adv_wall = None
+    estimate_error = None
     for i in range(stream.shape[0]):
-        t_arrive = time.perf_counter()
+        t_arrive, wall = time.perf_counter(), time.time()
         if i == 1000:
-            first_adv_t = t_arrive
+            first_adv_t, first_adv_wall = t_arrive, wall
         verdicts = guard(stream[i : i + 1])
-        alerts = monitor.observe(verdicts, stream[i : i + 1], now=time.time())
-        if alerts and i >= 1000 and fired_at is None:
-            fired_at, alert_ms = i - 1000 + 1, (time.perf_counter() - first_adv_t) * 1000
-            scored_to_alert_ms = (time.perf_counter() - t_arrive) * 1000
+        t_scored = time.perf_counter()
+        alerts = monitor.observe(verdicts, stream[i : i + 1], now=wall)
+        if alerts and i >= 1000:
+            fired_at = i - 1000 + 1
+            alert_ms = (time.perf_counter() - first_adv_t) * 1000
+            scored_to_alert_ms = (time.perf_counter() - t_scored) * 1000
+            estimate_error = (alerts[0].first_offending_at - first_adv_wall) * 1000
             break
-    early = sum(1 for a in monitor.alerts if a.fired_at and fired_at is None)
+    early = sum(1 for a in monitor.alerts if first_adv_wall is None or a.fired_at < first_adv_wall)
     # false alarms: clean requests only, fresh monitor, cooldown 0 so every breach counts
     quiet = Monitor(rules=[ATTACK_RULE])
     false_alarms = 0
@@ -211,7 +215,8 @@ def monitor_rows(models, x, y, x_cal, y_cal, args) -> dict[str, Any]:
     return {
         "adversarial_requests_to_alert": fired_at,
         "ms_first_adversarial_to_alert": alert_ms,
-        "ms_offending_request_scored_to_alert": scored_to_alert_ms if fired_at else None,
+        "ms_offending_request_scored_to_alert": scored_to_alert_ms,
+        "first_offending_estimate_minus_first_adversarial_ms": estimate_error,
         "alerts_on_the_1000_clean_before": early,
         "false_alarms_clean": false_alarms,
         "false_alarm_requests": clean_n,

@@ -5,7 +5,7 @@ count and by time, what its rules read: verdict statuses, confidences, detector 
 predicted classes, input features for drift tests against a reference set, and each client's query
 stream for extraction patterns (``fortify.runtime.extraction``). ``observe`` returns the alerts that
 fired on that batch; an alert records when the first offending request arrived (the earliest offending
-record since the rule was last seen healthy) and when it fired.
+record in the window that fired it, after the rule's previous alert) and when it fired.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class Monitor:
         self.alerts: deque[Alert] = deque(maxlen=MAX_ALERTS)
         self.observed = 0
         self._quiet_until: dict[tuple[str, str | None], float] = {}
-        self._healthy_at: dict[tuple[str, str | None], float] = {}
+        self._fired_at: dict[tuple[str, str | None], float] = {}
         self._drift_cache: dict[str, tuple[int, float]] = {}
 
     # feeding ------------------------------------------------------------------------------------
@@ -186,12 +186,11 @@ class Monitor:
             return []
         breach = value > rule.threshold if rule.op == ">" else value < rule.threshold
         if not breach:
-            self._healthy_at[key] = now
             return []
-        since = self._healthy_at.get(key, -math.inf)
+        since = self._fired_at.get(key, -math.inf)
         first = self._first_offending(rule, window, since)
         self._quiet_until[key] = now + rule.cooldown_s
-        self._healthy_at.pop(key, None)
+        self._fired_at[key] = now
         return [
             Alert(rule.name, rule.metric, value, rule.threshold, rule.op, rule.action, key[1], first, now)
         ]
@@ -255,6 +254,10 @@ class Monitor:
         return p_value
 
     def _first_offending(self, rule: AlertRule, window: list[_Record], since: float) -> float:
+        """When the breach began: for a rate over records, the offending record where the suffix sum of
+        ``offending - threshold`` peaks (a CUSUM change-point estimate: the start of the burst, not a
+        stray false positive long before it); otherwise the first record of the window. Only records
+        after the rule's previous alert count."""
         recent = [r for r in window if r.t > since] or window
         offending: Callable[[_Record], bool] | None = {
             "review_rate": lambda r: r.status is not Status.ACCEPTED,
@@ -264,8 +267,15 @@ class Monitor:
         if rule.metric.startswith("flag_rate:"):
             name = rule.metric.split(":", 1)[1]
             offending = lambda r: r.flags.get(name, False)  # noqa: E731
-        hits = [r.t for r in recent if offending is None or offending(r)]
-        return min(hits) if hits else recent[0].t
+        if offending is None or rule.op != ">":
+            return recent[0].t
+        total, best, start = 0.0, -math.inf, None
+        for i in range(len(recent) - 1, -1, -1):
+            hit = bool(offending(recent[i]))
+            total += hit - rule.threshold
+            if hit and total > best:
+                best, start = total, i
+        return recent[start].t if start is not None else recent[0].t
 
     # reading ------------------------------------------------------------------------------------
 
