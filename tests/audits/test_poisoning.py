@@ -70,7 +70,7 @@ def test_strip_scores_triggered_inputs_above_clean_ones_and_serves_in_a_guard(po
     attack, _, _, (x_test, y_test), model = poisoned_setup
     pool, _ = ft.data.make_synthetic(200, seed=40)
     x_val, _ = ft.data.make_synthetic(400, seed=41)
-    strip = P.STRIP(model, pool).calibrate(x_val, fpr=0.05)
+    strip = P.STRIP(model, pool, overlay="blend").calibrate(x_val, fpr=0.05)  # bright 8x8 images
     triggered = attack.apply(x_test[y_test != 0])
     assert float(strip.flagged(triggered).double().mean()) > 0.3
     assert float(strip.flagged(x_test).double().mean()) < 0.15
