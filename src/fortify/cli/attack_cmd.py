@@ -20,8 +20,10 @@ from fortify.cli.app import app
 from fortify.cli.common import (
     DatasetName,
     Device,
+    ModelArgs,
     ModelFile,
     Threads,
+    Weights,
     check_outputs,
     load_model_for,
     setup_torch,
@@ -107,6 +109,8 @@ def attack_result(
 @app.command("attack")
 def attack_command(
     model: ModelFile,
+    weights: Weights = None,
+    model_arg: ModelArgs = None,
     attack: Annotated[str, typer.Option(help="attack name; `fortify attacks` lists them")] = "pgd",
     data: DatasetName = "fashion-mnist",
     eps: Annotated[float, typer.Option(help="threat radius (a pixel count for --norm l0)")] = 0.1,
@@ -139,7 +143,7 @@ def attack_command(
         check_outputs(save=save)
         check_outputs(save=save.with_suffix(".json"))
     dev = setup_torch(threads, device)
-    clf = load_model_for(model, data, dev)
+    clf = load_model_for(model, data, dev, weights, model_arg)
     x, y = datasets.load(data, split, n=n)
     threat = threat_for(norm, eps, clf.bounds, tuple(x.shape[1:]))
     goal = y

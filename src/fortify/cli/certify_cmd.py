@@ -14,8 +14,10 @@ from fortify.cli.app import app
 from fortify.cli.common import (
     DatasetName,
     Device,
+    ModelArgs,
     ModelFile,
     Threads,
+    Weights,
     check_outputs,
     load_model_for,
     parse_numbers,
@@ -40,6 +42,8 @@ def curve_table(result: Result, title: str) -> Table:
 @app.command("certify")
 def certify_command(
     model: ModelFile,
+    weights: Weights = None,
+    model_arg: ModelArgs = None,
     data: DatasetName = "fashion-mnist",
     sigma: Annotated[float, typer.Option(help="Gaussian noise level of the smoothing")] = 0.25,
     n: Annotated[int, typer.Option(min=1, help="noise samples per image to estimate pA")] = 10_000,
@@ -60,7 +64,7 @@ def certify_command(
     check_outputs(out=out)
     dev = setup_torch(threads, device)
     wanted = parse_numbers(radii, "--radii")
-    clf = load_model_for(model, data, dev)
+    clf = load_model_for(model, data, dev, weights, model_arg)
     x, y = datasets.load(data, split, n=n_samples)
     smooth = Smooth(clf, sigma, batch_size=batch_size, seed=seed)
     result = certified_accuracy(

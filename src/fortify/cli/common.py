@@ -9,6 +9,8 @@ from typing import Annotated
 
 import torch
 import typer
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from fortify import data as datasets
 from fortify import zoo
@@ -16,9 +18,22 @@ from fortify._files import check_writable, check_writable_folder
 from fortify.model import Classifier
 from fortify.threat import L0, Threat, make_threat
 from fortify.types import Bounds, FortifyError
+from fortify.zoo.factory import build, is_import_path, parse_model_args
 
 # Options that several commands share, declared once.
-ModelFile = Annotated[Path, typer.Option(help="a model.safetensors written by fortify")]
+MODEL_HELP = (
+    "a model.safetensors written by fortify, an .onnx file, or your own code as pkg.module:factory "
+    "(with --weights; typing the import path is consent to run that code)"
+)
+ModelFile = Annotated[Path, typer.Option(help=MODEL_HELP)]
+Weights = Annotated[
+    Path | None,
+    typer.Option(help="with --model pkg.module:factory: the state dict to load (a .safetensors file)"),
+]
+ModelArgs = Annotated[
+    list[str] | None,
+    typer.Option("--model-arg", help="with --model pkg.module:factory: name=value passed to it; repeatable"),
+]
 DatasetName = Annotated[str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")]
 Threads = Annotated[int | None, typer.Option(help="CPU threads for torch")]
@@ -42,16 +57,109 @@ def setup_torch(threads: int | None, device: str) -> torch.device:
         raise FortifyError(f"--device {device!r} is not a valid torch device") from exc
 
 
-def load_model_for(path: Path, dataset: str, device: torch.device) -> Classifier:
-    """Load a fortify model file and check that it fits ``dataset`` (input shape and class count)."""
+def load_model_for(
+    path: Path,
+    dataset: str,
+    device: torch.device,
+    weights: Path | None = None,
+    model_args: list[str] | None = None,
+) -> Classifier:
+    """The model ``--model`` names, checked to fit ``dataset`` (input shape and class count).
+
+    ``path`` is a fortify file, an ``.onnx`` file (converted to PyTorch), or an import path
+    ``pkg.module:factory`` built with ``model_args`` and loaded with ``weights``; only the import
+    path, typed by the user, runs the user's code.
+    """
+    text, info = str(path), datasets.info(dataset)
+    if is_import_path(text) and not path.exists():
+        return _from_factory(text, weights, model_args or [], dataset, device)
+    if weights is not None or model_args:
+        raise FortifyError("--weights and --model-arg go with --model pkg.module:factory, not a model file")
+    if path.suffix.lower() == ".onnx":
+        from fortify.model.adapters.onnx import classifier_from_onnx
+
+        clf = classifier_from_onnx(path).to(device)
+        clf.metadata = {
+            "arch": f"onnx:{path.name}",
+            "input_shape": list(info.shape),
+            "num_classes": info.num_classes,
+        }
+        _check_outputs(clf, text, dataset, device)
+        return clf
     clf = zoo.load(path, device=device)
-    meta, info = clf.metadata, datasets.info(dataset)
+    meta = clf.metadata
     if tuple(meta["input_shape"]) != tuple(info.shape) or meta["num_classes"] != info.num_classes:
         raise FortifyError(
             f"{path} takes inputs {tuple(meta['input_shape'])} with {meta['num_classes']} classes, but "
             f"{dataset} has inputs {tuple(info.shape)} with {info.num_classes} classes"
         )
     return clf
+
+
+def _from_factory(
+    factory: str, weights: Path | None, model_args: list[str], dataset: str, device: torch.device
+) -> Classifier:
+    if weights is None:
+        raise FortifyError(f"--model {factory} needs --weights FILE.safetensors (its state dict)")
+    kwargs = parse_model_args(model_args)
+    module = build(factory, kwargs)
+    meta: dict[str, object] = {}
+    try:
+        meta = zoo.read_metadata(weights)
+    except FortifyError:
+        meta = {}  # a plain safetensors state dict carries no fortify metadata
+    try:
+        state = load_file(str(_plain_safetensors(weights)), device=str(device))
+        module.load_state_dict(state)
+    except (SafetensorError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise FortifyError(f"{weights}: weights do not load into {factory}: {first}") from exc
+    info = datasets.info(dataset)
+    clf = Classifier(
+        module.to(device),
+        num_classes=info.num_classes,
+        bounds=tuple(meta.get("bounds", (0.0, 1.0))),  # type: ignore[arg-type]
+        mean=meta.get("mean"),  # type: ignore[arg-type]
+        std=meta.get("std"),  # type: ignore[arg-type]
+    )
+    clf.metadata = {
+        **meta,
+        "arch": factory,
+        "factory": factory,
+        "factory_kwargs": kwargs,
+        "input_shape": list(info.shape),
+        "num_classes": info.num_classes,
+    }
+    _check_outputs(clf, factory, dataset, device)
+    return clf
+
+
+def _plain_safetensors(path: Path) -> Path:
+    if not path.is_file():
+        raise FortifyError(f"--weights {path} does not exist")
+    if path.suffix.lower() in {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}:
+        raise FortifyError(
+            f"--weights {path} looks like a pickle checkpoint; fortify never unpickles. Convert it once: "
+            "safetensors.torch.save_file(torch.load(path, weights_only=True), 'weights.safetensors')"
+        )
+    return path
+
+
+def _check_outputs(clf: Classifier, name: str, dataset: str, device: torch.device) -> None:
+    """One forward pass on a zero input: the model must return logits ``(1, num_classes)`` for ``dataset``."""
+    info = datasets.info(dataset)
+    probe = torch.zeros((1, *info.shape), device=device)
+    try:
+        with torch.no_grad():
+            out = clf(probe)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise FortifyError(f"{name} cannot take {dataset} inputs {tuple(info.shape)}: {first}") from exc
+    if tuple(out.shape) != (1, info.num_classes):
+        raise FortifyError(
+            f"{name} returns outputs of shape {tuple(out.shape)} for one {dataset} input; expected "
+            f"(1, {info.num_classes}) logits"
+        )
 
 
 def check_outputs(**outputs: Path | None) -> None:

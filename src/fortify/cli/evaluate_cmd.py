@@ -10,9 +10,12 @@ import typer
 from fortify import data as datasets
 from fortify.cli.app import app
 from fortify.cli.common import (
+    MODEL_HELP,
     DatasetName,
     Device,
+    ModelArgs,
     Threads,
+    Weights,
     check_outputs,
     load_model_for,
     setup_torch,
@@ -40,7 +43,9 @@ from fortify.types import FortifyError
 
 @app.command("evaluate")
 def evaluate_command(
-    model: Annotated[Path | None, typer.Option(help="a model.safetensors written by fortify")] = None,
+    model: Annotated[Path | None, typer.Option(help=MODEL_HELP)] = None,
+    weights: Weights = None,
+    model_arg: ModelArgs = None,
     guard: Annotated[
         Path | None,
         typer.Option(
@@ -96,7 +101,7 @@ def evaluate_command(
         return
     assert model is not None
     spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)
-    clf = load_model_for(model, data, dev)
+    clf = load_model_for(model, data, dev, weights, model_arg)
     x, y = datasets.load(data, split, n=n)
     threat = threat_for(norm, eps, clf.bounds, tuple(x.shape[1:]))
     calibration = None

@@ -13,8 +13,10 @@ from fortify.cli.app import app
 from fortify.cli.common import (
     DatasetName,
     Device,
+    ModelArgs,
     ModelFile,
     Threads,
+    Weights,
     check_outputs,
     load_model_for,
     parse_numbers,
@@ -39,6 +41,8 @@ from fortify.threat import make_threat
 @app.command("sweep")
 def sweep_command(
     model: ModelFile,
+    weights: Weights = None,
+    model_arg: ModelArgs = None,
     eps: Annotated[str, typer.Option(help="increasing radii, comma-separated")] = "0.01,0.03,0.1,0.3",
     data: DatasetName = "fashion-mnist",
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
@@ -63,7 +67,7 @@ def sweep_command(
     epsilons = parse_numbers(eps, "--eps")
     kind = make_threat(norm, 0.0)
     spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)
-    clf = load_model_for(model, data, dev)
+    clf = load_model_for(model, data, dev, weights, model_arg)
     x, y = datasets.load(data, split, n=n)
     calibration = None
     if spec is not None:

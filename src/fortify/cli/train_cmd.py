@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import torch
 import typer
@@ -105,6 +105,7 @@ def train_and_save(
         robust = robust_accuracy(pgd, clf, x_test[:test_n], y_test[:test_n], threat, batch_size=250)
         metrics[f"test_pgd{TEST_PGD_STEPS}_accuracy"] = robust
     training = cast(TrainingSection, history.model_dump())
+    lineage: dict[str, Any] = {"finetuned_from": str(init)} if init is not None else {}
     zoo.save(
         clf,
         out / "model.safetensors",
@@ -117,7 +118,7 @@ def train_and_save(
             **({"poisoned_set": str(poisoned)} if poisoned is not None else {}),
             **({"excluded": str(exclude)} if exclude is not None else {}),
         },
-        **({"finetuned_from": str(init)} if init is not None else {}),
+        **lineage,
     )
     result = Result(
         kind="training",

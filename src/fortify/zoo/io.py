@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,7 +33,9 @@ from fortify._untrusted import load_json
 from fortify._version import __version__
 from fortify.model import Classifier
 from fortify.types import FortifyError, UnsafeFileError
-from fortify.zoo.architectures import SPEC_ATTRIBUTE, create, names
+from fortify.zoo.architectures import SPEC_ATTRIBUTE, names
+from fortify.zoo.architectures import create as create_zoo
+from fortify.zoo.factory import build, is_import_path
 
 Number = Annotated[StrictFloat | StrictInt, Field(allow_inf_nan=False)]
 
@@ -40,19 +43,28 @@ META_KEY = "fortify"
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
 
 
-def save(model: nn.Module, path: str | Path, **meta: Any) -> Path:
-    """Write ``model`` (a zoo module or a ``Classifier`` around one) to ``path`` as safetensors.
+def save(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    factory: str | None = None,
+    factory_kwargs: Mapping[str, Any] | None = None,
+    **meta: Any,
+) -> Path:
+    """Write ``model`` (any module, or a ``Classifier`` around one) to ``path`` as safetensors.
 
-    ``meta`` adds JSON-ready metadata (dataset, training method, metrics...). Architecture, input shape,
-    class count, bounds, normalisation and the fortify version are recorded automatically.
+    A zoo module (``ft.zoo.create``) is recorded by architecture name. Any other module needs
+    ``factory="pkg.module:function"`` (and its ``factory_kwargs``) that rebuilds it, plus
+    ``input_shape=(C, H, W)`` and, unless ``model`` is a ``Classifier``, ``num_classes``; ``ft.zoo.load``
+    rebuilds it only with ``trust_code=True``. ``meta`` adds JSON-ready metadata (dataset, training
+    method, metrics...); bounds, normalisation and the fortify version are recorded automatically.
     """
     module, clf_meta = _unwrap(model)
     spec = getattr(module, SPEC_ATTRIBUTE, None)
     if spec is None:
-        raise FortifyError(
-            "only models built with ft.zoo.create(...) can be saved by name; for other modules save "
-            "module.state_dict() with safetensors yourself"
-        )
+        spec = _factory_spec(module, factory, factory_kwargs, {**clf_meta, **meta})
+    elif factory is not None:
+        raise FortifyError("a zoo model is rebuilt by its architecture name; give no factory")
     record = {**spec, **clf_meta, **meta, "fortify_version": __version__}
     try:
         header = json.dumps(record)
@@ -60,6 +72,27 @@ def save(model: nn.Module, path: str | Path, **meta: Any) -> Path:
         raise FortifyError(f"metadata must be JSON-serialisable: {exc}") from exc
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     return atomic_write_bytes(path, save_tensors(tensors, metadata={META_KEY: header}))
+
+
+def _factory_spec(
+    module: nn.Module, factory: str | None, kwargs: Mapping[str, Any] | None, meta: dict[str, Any]
+) -> dict[str, Any]:
+    if factory is None:
+        raise FortifyError(
+            f"a {type(module).__name__} was not built by ft.zoo.create: give factory='pkg.module:function' "
+            "(and factory_kwargs) that rebuilds it, with input_shape and num_classes"
+        )
+    if not is_import_path(factory):
+        raise FortifyError(f"factory must be an import path pkg.module:function, got {factory[:80]!r}")
+    missing = [k for k in ("input_shape", "num_classes") if k not in meta]
+    if missing:
+        raise FortifyError(f"saving {factory} needs {' and '.join(missing)} (e.g. input_shape=(3, 32, 32))")
+    return {
+        "arch": factory,
+        "factory": factory,
+        "factory_kwargs": dict(kwargs or {}),
+        "input_shape": list(meta["input_shape"]),
+    }
 
 
 MAX_HEADER_BYTES = 16 * 2**20
@@ -113,7 +146,13 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         ModelMetadata.model_validate(raw)
     except ValidationError as exc:
         raise FortifyError(f"{source}: fortify metadata: {_problems(exc)}") from exc
-    if raw["arch"] not in names():
+    factory = raw.get("factory")
+    if factory is not None:
+        if not isinstance(factory, str) or not is_import_path(factory) or raw["arch"] != factory:
+            raise FortifyError(f"{source}: fortify metadata: factory must be an import path equal to arch")
+        if not isinstance(raw.get("factory_kwargs", {}), dict):
+            raise FortifyError(f"{source}: fortify metadata: factory_kwargs must be an object")
+    elif raw["arch"] not in names():
         raise FortifyError(
             f"{source}: unknown architecture {raw['arch'][:60]!r}; known: {', '.join(names())}"
         )
@@ -157,16 +196,30 @@ def _mismatch(
     return f"{path}: weights do not match architecture {arch!r}: " + "; ".join(parts)
 
 
-def load(path: str | Path, *, device: str | torch.device | None = None) -> Classifier:
+def load(
+    path: str | Path, *, device: str | torch.device | None = None, trust_code: bool = False
+) -> Classifier:
     """Rebuild the model saved at ``path`` as a ``Classifier``; its ``metadata`` holds the file's JSON.
 
-    The metadata is validated and the architecture is first built on torch's ``meta`` device (no
-    memory) and compared with the file's tensors, so a crafted file cannot make fortify allocate
-    more than the weights it actually holds.
+    A model saved with a ``factory`` is rebuilt by importing that code, which runs it: only with
+    ``trust_code=True`` (a file alone never imports anything). The metadata is validated and the
+    architecture is first built on torch's ``meta`` device (no memory) and compared with the file's
+    tensors, so a crafted file cannot make fortify allocate more than the weights it actually holds.
     """
     source = Path(path)
     meta = read_metadata(source)
     shape, classes = tuple(meta["input_shape"]), meta["num_classes"]
+    if "factory" in meta and not trust_code:
+        raise FortifyError(
+            f"{source} is rebuilt by importing {meta['factory']}, which runs that code: pass "
+            f"trust_code=True (CLI: --model {meta['factory']} --weights {source})"
+        )
+
+    def create(arch: str, shape: tuple[int, ...], classes: int) -> nn.Module:
+        if "factory" in meta:
+            return build(meta["factory"], meta.get("factory_kwargs"))
+        return create_zoo(arch, shape, classes)
+
     try:
         with torch.device("meta"):
             skeleton = create(meta["arch"], shape, classes)
