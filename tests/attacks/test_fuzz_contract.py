@@ -139,9 +139,15 @@ def test_fuzz_attack_contract(case: AttackCase, norm: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(("case", "norm"), PAIRS, ids=IDS)
 def test_fuzz_attack_contract_long(case: AttackCase, norm: str) -> None:
+    cases = 0
+
     @LONG
     @given(draws(case, norm))
     def run(d: Draw) -> None:
+        nonlocal cases
+        cases += 1
         _check_contract(case, d)
 
     run()
+    print(f"fuzz {case.id}-{norm}: {cases} cases clean")  # BENCHMARKS.md counts these (pytest -s)
+    assert cases >= min(LONG.max_examples, 10)
