@@ -131,3 +131,18 @@ def test_an_onnx_file_is_evaluated_white_box(tiny_cnn, tmp_path):
     _export(clf.module, x[:2], str(path))
     code, out = _evaluate(path, tmp_path)
     assert code == 0 and ft.Result.load(str(out)).n_samples == 8
+
+
+def test_train_builds_fine_tunes_and_saves_the_users_model(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--arch", FACTORY, "--model-arg", "width=3", "--data", "synthetic", "--n", "64"]
+    assert main([*args, "--epochs", "1", "--test-n", "8", "--threads", "1", "--out", str(out)]) == 0
+    saved = out / "model.safetensors"
+    meta = ft.zoo.read_metadata(saved)
+    assert (meta["factory"], meta["factory_kwargs"], meta["num_classes"]) == (FACTORY, {"width": 3}, 4)
+    assert ft.zoo.load(saved, trust_code=True).num_classes == 4
+    tuned = tmp_path / "tuned"
+    again = ["train", "--init", FACTORY, "--weights", str(saved), "--model-arg", "width=3"]
+    again += ["--data", "synthetic", "--n", "32", "--epochs", "1", "--test-n", "8", "--threads", "1"]
+    assert main([*again, "--out", str(tuned)]) == 0
+    assert ft.zoo.read_metadata(tuned / "model.safetensors")["finetuned_from"] == FACTORY

@@ -16,7 +16,16 @@ from fortify._untrusted import load_json
 from fortify.attacks import PGD
 from fortify.attacks.runner import accuracy, robust_accuracy
 from fortify.cli.app import app
-from fortify.cli.common import DatasetName, Device, Threads, check_output_folder, setup_torch
+from fortify.cli.common import (
+    DatasetName,
+    Device,
+    ModelArgs,
+    Threads,
+    Weights,
+    check_output_folder,
+    load_model_for,
+    setup_torch,
+)
 from fortify.cli.progress import bars
 from fortify.cli.render import console, pct
 from fortify.data.provenance import tensor_fingerprint
@@ -25,6 +34,7 @@ from fortify.result import Environment, Result, ThreatSpec, TrainingSection
 from fortify.threat import make_threat
 from fortify.training import TrainConfig, TrainingHistory, method_names, train
 from fortify.types import FortifyError
+from fortify.zoo.factory import build, is_import_path, parse_model_args
 
 TEST_PGD_STEPS = 20
 
@@ -76,6 +86,8 @@ def train_and_save(
     progress: bool = True,
     poisoned: Path | None = None,
     exclude: Path | None = None,
+    weights: Path | None = None,
+    model_args: list[str] | None = None,
 ) -> tuple[Classifier, TrainingHistory, float]:
     """Train ``arch`` (or fine-tune the model at ``init``) on ``dataset``; write ``out/model.safetensors``
     and ``out/train.json``. The last ``val_n`` training samples are held out for validation (robust
@@ -89,8 +101,15 @@ def train_and_save(
     x, y = (x[:-val_n], y[:-val_n]) if val_n > 0 else (x, y)
     x_test, y_test = datasets.load(dataset, "test")
     if init is not None:
-        clf = zoo.load(init, device=device)
+        clf = load_model_for(init, dataset, device, weights, model_args)
+    elif is_import_path(arch):
+        torch.manual_seed(config.seed)
+        kwargs = parse_model_args(model_args or [])
+        clf = Classifier(build(arch, kwargs).to(device), num_classes=meta.num_classes)
+        clf.metadata = {"factory": arch, "factory_kwargs": kwargs}
     else:
+        if weights is not None or model_args:
+            raise FortifyError("--weights and --model-arg go with a pkg.module:factory --arch or --init")
         torch.manual_seed(config.seed)
         clf = Classifier(
             zoo.create(arch, meta.shape, meta.num_classes).to(device), num_classes=meta.num_classes
@@ -106,6 +125,13 @@ def train_and_save(
         metrics[f"test_pgd{TEST_PGD_STEPS}_accuracy"] = robust
     training = cast(TrainingSection, history.model_dump())
     lineage: dict[str, Any] = {"finetuned_from": str(init)} if init is not None else {}
+    if "factory" in clf.metadata:  # the user's own code: recorded so that it can be rebuilt
+        lineage |= {
+            "factory": clf.metadata["factory"],
+            "factory_kwargs": clf.metadata["factory_kwargs"],
+            "input_shape": list(meta.shape),
+            "num_classes": meta.num_classes,
+        }
     zoo.save(
         clf,
         out / "model.safetensors",
@@ -141,7 +167,14 @@ def train_and_save(
 @app.command("train")
 def train_command(
     data: DatasetName = "fashion-mnist",
-    arch: Annotated[str, typer.Option(help=f"architecture: {', '.join(zoo.names())}")] = "cnn-small",
+    arch: Annotated[
+        str,
+        typer.Option(
+            help=f"architecture: {', '.join(zoo.names())}, or your own pkg.module:factory (with --model-arg)"
+        ),
+    ] = "cnn-small",
+    weights: Weights = None,
+    model_arg: ModelArgs = None,
     method: Annotated[str, typer.Option(help="standard, pgd, fast, trades, noise...")] = "standard",
     eps: Annotated[float | None, typer.Option(help="radius adversarial methods train against")] = None,
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
@@ -167,7 +200,8 @@ def train_command(
         int | None, typer.Option(help="stop after N epochs without improvement")
     ] = None,
     init: Annotated[
-        Path | None, typer.Option(help="fine-tune this model.safetensors instead of a fresh one")
+        Path | None,
+        typer.Option(help="fine-tune this model (a fortify file, or pkg.module:factory with --weights)"),
     ] = None,
     poisoned: Annotated[
         Path | None, typer.Option(help="train on this set from `fortify poison make` instead of --data's")
@@ -233,6 +267,8 @@ def train_command(
         test_n=test_n,
         poisoned=poisoned,
         exclude=exclude,
+        weights=weights,
+        model_args=model_arg,
     )
     for record in history.epochs:
         val = f"  val {pct(record.val_accuracy)}" if record.val_accuracy is not None else ""
