@@ -23,6 +23,7 @@ def test_one_verdict_per_input_with_every_detector_scored(guard, tiny_cnn):
         assert (v.status is Status.ACCEPTED) == (not v.reasons)
         assert v.latency_ms > 0
         assert v.to_dict()["status"] in {"ACCEPTED", "REVIEW", "REJECTED"}
+        assert abs(sum(v.probabilities) - 1) < 1e-5 and max(v.probabilities) == pytest.approx(v.confidence)
     labels = torch.tensor([v.label for v in verdicts])
     assert torch.equal(labels, guard.pipeline.predict(x[:20]))
 

@@ -25,6 +25,7 @@ import hashlib
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -228,6 +229,7 @@ class Guard:
         labels = torch.full((x.shape[0],), UNSCORED, dtype=torch.long)
         confidence = torch.zeros(x.shape[0], dtype=torch.float64)
         scores = torch.zeros(x.shape[0], len(self.detectors), dtype=torch.float64)
+        all_probs = torch.zeros(x.shape[0], self.num_classes)
         rows = valid.nonzero().squeeze(1)
         if rows.numel():
             xv = x[rows]
@@ -240,13 +242,18 @@ class Guard:
                 )
             top = probs.max(dim=1)
             labels[rows], confidence[rows] = top.indices, top.values.double()
+            all_probs[rows] = probs.float()
             scores[rows] = self._score_matrix(xv, batch_size)
         elapsed_ms = (time.perf_counter() - start) * 1000.0
-        return [
+        verdicts = [
             self._verdict(
                 i, bool(valid[i]), reasons[i], int(labels[i]), float(confidence[i]), scores[i], elapsed_ms
             )
             for i in range(x.shape[0])
+        ]
+        return [
+            replace(v, probabilities=all_probs[i].tolist()) if bool(valid[i]) else v
+            for i, v in enumerate(verdicts)
         ]
 
     def _verdict(

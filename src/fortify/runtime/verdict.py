@@ -28,6 +28,7 @@ class Verdict:
     for an ACCEPTED input). ``scores`` holds each detector's score and ``thresholds`` its review
     threshold (``reject_thresholds`` its reject threshold, where the policy has one). ``latency_ms`` is the
     wall time of the ``guard(x)`` call that judged it (the whole batch: what the caller waited).
+    ``probabilities`` are the guarded model's class probabilities (empty for an unscored input).
     """
 
     label: int
@@ -38,6 +39,7 @@ class Verdict:
     thresholds: dict[str, float] = field(default_factory=dict)
     reject_thresholds: dict[str, float] = field(default_factory=dict)
     latency_ms: float = 0.0
+    probabilities: list[float] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from fortify._version import __version__
@@ -347,15 +346,8 @@ class DataPlane:
 
 def judge_batch(guard: Any, with_probabilities: bool, x: Tensor) -> list[tuple[Any, list[float] | None]]:
     """``guard(x)``'s verdicts, each with the pipeline's class probabilities when asked (``None`` for an
-    input the guard refused to score). The probabilities cost one more forward of the scored rows."""
+    input the guard refused to score), read from the verdicts themselves: no second forward."""
     verdicts = guard(x)
     if not with_probabilities:
         return [(v, None) for v in verdicts]
-    scored = [i for i, v in enumerate(verdicts) if v.label >= 0]
-    probs: dict[int, list[float]] = {}
-    if scored:
-        pipeline = guard.pipeline
-        with torch.no_grad():
-            p = pipeline(x[scored].to(pipeline.device)).softmax(dim=1).cpu()
-        probs = {i: row.tolist() for i, row in zip(scored, p, strict=True)}
-    return [(v, probs.get(i)) for i, v in enumerate(verdicts)]
+    return [(v, list(v.probabilities) if v.label >= 0 else None) for v in verdicts]
