@@ -29,7 +29,7 @@ from fortify.cli.common import (
     setup_torch,
     threat_for,
 )
-from fortify.cli.progress import bar
+from fortify.cli.progress import ProgressMode, Quiet, bar, configure
 from fortify.cli.render import console, pct
 from fortify.evaluation.ledger import jsonable
 from fortify.model import Classifier
@@ -132,6 +132,8 @@ def attack_command(
     ] = None,
     device: Device = "auto",
     threads: Threads = None,
+    progress: ProgressMode = "auto",
+    quiet: Quiet = False,
 ) -> None:
     """Run one attack on a saved model; print success rate, perturbation sizes and time.
 
@@ -143,6 +145,7 @@ def attack_command(
         check_outputs(save=save)
         check_outputs(save=save.with_suffix(".json"))
     dev = setup_torch(threads, device)
+    configure(progress, quiet)
     clf = load_model_for(model, data, dev, weights, model_arg)
     x, y = datasets.load(data, split, n=n)
     threat = threat_for(norm, eps, clf.bounds, tuple(x.shape[1:]))

@@ -23,7 +23,7 @@ from fortify.cli.common import (
     parse_numbers,
     setup_torch,
 )
-from fortify.cli.progress import bars
+from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct
 from fortify.result import Result
 
@@ -59,10 +59,13 @@ def certify_command(
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
     device: Device = "auto",
     threads: Threads = None,
+    progress: ProgressMode = "auto",
+    quiet: Quiet = False,
 ) -> None:
     """Certify test images with randomized smoothing (Cohen et al. 2019) and print the curve."""
     check_outputs(out=out)
     dev = setup_torch(threads, device)
+    configure(progress, quiet)
     wanted = parse_numbers(radii, "--radii")
     clf = load_model_for(model, data, dev, weights, model_arg)
     x, y = datasets.load(data, split, n=n_samples)

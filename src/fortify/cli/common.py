@@ -34,7 +34,13 @@ ModelArgs = Annotated[
     list[str] | None,
     typer.Option("--model-arg", help="with --model pkg.module:factory: name=value passed to it; repeatable"),
 ]
-DatasetName = Annotated[str, typer.Option(help=f"dataset: {', '.join(sorted(datasets.DATASETS))}")]
+DatasetName = Annotated[
+    str,
+    typer.Option(
+        help=f"dataset: {', '.join(sorted(datasets.DATASETS))}, or your own folder:PATH (one sub-folder "
+        "of PNG/JPEG per class) or npz:FILE (arrays x, y)"
+    ),
+]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")]
 Threads = Annotated[int | None, typer.Option(help="CPU threads for torch")]
 

@@ -30,7 +30,7 @@ from fortify.cli.detector_opts import (
     detector_line,
     detector_spec,
 )
-from fortify.cli.progress import bars
+from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct, print_diagnostics, results_table
 from fortify.cli.report_cmd import publish
 from fortify.detect.calibration import with_detector
@@ -71,6 +71,8 @@ def evaluate_command(
     mlflow: Annotated[bool, typer.Option("--mlflow", help="log the run to MLflow")] = False,
     device: Device = "auto",
     threads: Threads = None,
+    progress: ProgressMode = "auto",
+    quiet: Quiet = False,
     detector: DetectorName = None,
     detector_fpr: DetectorFpr = None,
     calibration_n: CalibrationN = None,
@@ -84,6 +86,7 @@ def evaluate_command(
     """
     check_outputs(out=out, report=report)
     dev = setup_torch(threads, device)
+    configure(progress, quiet)
     threat = make_threat(norm, eps)
     if url is not None:
         from fortify.cli.serve_cmd import evaluate_url

@@ -18,6 +18,7 @@ from fortify.cli import (  # noqa: F401  (commands register on import)
     gate_cmd,
     guard_cmd,
     poison_cmd,
+    progress,
     report_cmd,
     serve_cmd,
     sweep_cmd,
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     command leaves its previous output, never a partial one."""
     if argv is None:  # the `fortify` process itself; in-process callers keep their own handlers
         signal.signal(signal.SIGTERM, _terminated)
+    progress.configure()  # each command chooses its own progress output (--progress, --quiet)
     try:
         outcome = app(args=argv, prog_name="fortify", standalone_mode=False)
     except FortifyError as exc:

@@ -31,7 +31,7 @@ from fortify.cli.detector_opts import (
     detector_line,
     detector_spec,
 )
-from fortify.cli.progress import bars
+from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct, print_diagnostics
 from fortify.detect.calibration import with_detector
 from fortify.evaluation import suite_names, sweep
@@ -55,6 +55,8 @@ def sweep_command(
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
     device: Device = "auto",
     threads: Threads = None,
+    progress: ProgressMode = "auto",
+    quiet: Quiet = False,
     detector: DetectorName = None,
     detector_fpr: DetectorFpr = None,
     calibration_n: CalibrationN = None,
@@ -64,6 +66,7 @@ def sweep_command(
     """Accuracy-epsilon curve from one minimum-norm pass, refined by a suite at each radius."""
     check_outputs(out=out)
     dev = setup_torch(threads, device)
+    configure(progress, quiet)
     epsilons = parse_numbers(eps, "--eps")
     kind = make_threat(norm, 0.0)
     spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)

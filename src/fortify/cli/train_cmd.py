@@ -26,7 +26,7 @@ from fortify.cli.common import (
     load_model_for,
     setup_torch,
 )
-from fortify.cli.progress import bars
+from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct
 from fortify.data.provenance import tensor_fingerprint
 from fortify.model import Classifier
@@ -223,10 +223,13 @@ def train_command(
     ] = False,
     device: Device = "auto",
     threads: Threads = None,
+    progress: ProgressMode = "auto",
+    quiet: Quiet = False,
 ) -> None:
     """Train a model (standard or adversarial) and save it as safetensors with JSON metadata."""
     check_output_folder("--out", out)
     dev = setup_torch(threads, device)
+    configure(progress, quiet)
     if method not in method_names():
         raise FortifyError(f"unknown --method {method!r}; choose one of {method_names()}")
     if method in ("pgd", "fast", "trades") and eps is None:

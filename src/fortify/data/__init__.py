@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from fortify.data import fashion_mnist, sklearn_sets
+from fortify.data import fashion_mnist, files, sklearn_sets
 from fortify.data.synthetic import make_synthetic
 from fortify.types import DataError
 
@@ -34,8 +34,21 @@ SPLITS = ("train", "test")
 
 
 def info(name: str) -> DatasetInfo:
+    """Shape and classes of a built-in set, or of ``folder:PATH`` / ``npz:FILE`` (read to find out)."""
+    if files.is_file_dataset(name):
+        x, y, classes = files.load_split(name, "train")
+        x_test, y_test, _ = files.load_split(name, "test")
+        if tuple(x.shape[1:]) != tuple(x_test.shape[1:]):
+            raise DataError(
+                f"--data {name}: train inputs {tuple(x.shape[1:])} but test {tuple(x_test.shape[1:])}"
+            )
+        labels = torch.cat([y, y_test])
+        count = len(classes) if classes is not None else int(labels.max()) + 1 if len(labels) else 0
+        if count < 2:
+            raise DataError(f"--data {name}: needs at least 2 classes, found {count}")
+        return DatasetInfo(name, count, tuple(x.shape[1:]), classes)
     if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+        raise DataError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}, folder:PATH, npz:FILE")
     return DATASETS[name]
 
 
@@ -44,15 +57,20 @@ def load(
 ) -> tuple[Tensor, Tensor]:
     """Load ``split`` (``"train"`` or ``"test"``) of dataset ``name``: float32 ``x`` in [0, 1], int64 ``y``.
 
+    ``name`` is a built-in set or the user's own ``folder:PATH`` / ``npz:FILE`` (``fortify.data.files``).
     ``n`` keeps the first ``n`` samples. Fashion-MNIST is never downloaded unless ``download_to`` names
     a folder to put it in; missing or corrupt files raise ``DataError`` saying which file and what to do.
     """
-    meta = info(name)
     if split not in SPLITS:
         raise DataError(f"split must be one of {SPLITS}, got {split!r}")
     if n is not None and n < 1:
         raise DataError(f"n must be >= 1, got {n}")
-    if name == "fashion-mnist":
+    meta = info(name)
+    if files.is_file_dataset(name):
+        x, y, _ = files.load_split(name, split)
+        if x.shape[0] == 0:
+            raise DataError(f"--data {name}: the {split} split is empty")
+    elif name == "fashion-mnist":
         target = Path(download_to) if download_to is not None else None
         images, labels = fashion_mnist.load_arrays(split, download_to=target)
         if n is not None:
