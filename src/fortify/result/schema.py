@@ -170,6 +170,9 @@ class Environment(_Model):
     python: str
     platform: str
     device: str
+    threads: int | None = Field(default=None, ge=1)
+    """torch's intra-op CPU threads for the run: floating-point sums, hence some figures, depend on it
+    (absent in Results written before it was recorded)."""
 
     @classmethod
     def capture(cls, device: str = "cpu") -> Environment:
@@ -181,6 +184,7 @@ class Environment(_Model):
             python=platform.python_version(),
             platform=platform.platform(),
             device=device,
+            threads=torch.get_num_threads(),
         )
 
 
