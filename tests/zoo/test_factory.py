@@ -22,8 +22,7 @@ def _saved(tmp_path):
         factory="tests.byo_package.models:tiny_cnn",
         factory_kwargs={"width": 3},
         input_shape=(1, 8, 8),
-        num_classes=4,
-    )
+    )  # num_classes from the Classifier
     return clf, path
 
 

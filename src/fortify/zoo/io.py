@@ -62,7 +62,10 @@ def save(
     module, clf_meta = _unwrap(model)
     spec = getattr(module, SPEC_ATTRIBUTE, None)
     if spec is None:
-        spec = _factory_spec(module, factory, factory_kwargs, {**clf_meta, **meta})
+        known = {**clf_meta, **meta}
+        if isinstance(model, Classifier):
+            known.setdefault("num_classes", model.num_classes)
+        spec = _factory_spec(module, factory, factory_kwargs, known)
     elif factory is not None:
         raise FortifyError("a zoo model is rebuilt by its architecture name; give no factory")
     record = {**spec, **clf_meta, **meta, "fortify_version": __version__}
@@ -92,6 +95,7 @@ def _factory_spec(
         "factory": factory,
         "factory_kwargs": dict(kwargs or {}),
         "input_shape": list(meta["input_shape"]),
+        "num_classes": meta["num_classes"],
     }
 
 
