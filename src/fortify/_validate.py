@@ -110,3 +110,23 @@ def choice(name: str, value: str, options: tuple[str, ...]) -> str:
     if key not in options:
         raise FortifyError(f"{name} must be one of {list(options)}, got {value!r}")
     return key
+
+
+def from_numpy(x: Any, y: Any) -> tuple[Any, Any]:
+    """NumPy inputs as tensors: float ``x`` becomes float32 (torch's default, the weights' usual
+    dtype), integer ``y`` int64. Tensors pass through unchanged; integer pixels and fractional labels
+    are refused naming what to do."""
+    import numpy as np
+    import torch
+
+    if isinstance(x, np.ndarray):
+        if not np.issubdtype(x.dtype, np.floating):
+            raise FortifyError(
+                f"x is a NumPy {x.dtype} array: give floats in the model's bounds (e.g. pixels / 255)"
+            )
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if isinstance(y, np.ndarray):
+        if not np.issubdtype(y.dtype, np.integer):
+            raise FortifyError(f"y is a NumPy {y.dtype} array: give integer class indices")
+        y = torch.from_numpy(y.astype(np.int64))
+    return x, y

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fortify._validate import from_numpy
 from fortify.attacks.oracle import Oracle, margin
 from fortify.model import BlackBox, Classifier
 from fortify.threat import Threat
@@ -155,7 +156,9 @@ class Attack(ABC):
         labels: Tensor | None = None,
     ) -> AttackOutput:
         """Like calling the attack, but also returns per-sample query counts where the attack keeps them,
-        and the model's logits at the returned points."""
+        and the model's logits at the returned points. NumPy ``x`` / ``y`` are taken as float32 / int64
+        tensors (the points returned are tensors)."""
+        x, y = from_numpy(x, y)
         if not isinstance(threat, Threat):
             raise TypeError(
                 f"threat must be a fortify Threat (ft.Linf, ft.L2...), got {type(threat).__name__}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from fortify._validate import from_numpy
 from fortify.attacks import APGD, PGD, Attack
 from fortify.attacks.base import check_labels
 from fortify.evaluation import diagnostics as checks
@@ -69,7 +70,8 @@ def evaluate(
     judged by ``clf`` itself. A model with a (calibrated) ``detector`` is broken only by points that are
     misclassified and not flagged, and every suite adds ``evade-detector``, which puts the detector in
     the objective (``fortify.evaluation.detection``); ``result.detector`` records its flag rates.
-    Sanity checks of the evaluation land in ``result.diagnostics``.
+    Sanity checks of the evaluation land in ``result.diagnostics``. ``x`` and ``y`` may be NumPy arrays
+    (float ``x`` is taken as float32, ``y`` as int64).
 
     Returns a ``Result`` with clean and robust accuracy, attack success rate, per-attack records
     (with forward/backward passes per attacked sample), per-sample records (with confidences), slices
@@ -77,6 +79,7 @@ def evaluate(
     gallery: up to 8 adversarial points exactly as the attacks found them (``evaluation.gallery``).
     """
     source, clf = clf, _provided(clf)
+    x, y = from_numpy(x, y)
     y = check_arguments(clf, x, y, threat, batch_size)
     if groups is not None and len(groups) != x.shape[0]:
         raise FortifyError(f"groups must have one entry per sample ({x.shape[0]}), got {len(groups)}")

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from fortify._validate import from_numpy
 from fortify.attacks import PGD
 from fortify.attacks.base import check_labels
 from fortify.attacks.runner import accuracy, robust_accuracy
@@ -56,7 +57,8 @@ def train(
     progress: ProgressOption = None,
     **options: Any,
 ) -> TrainingHistory:
-    """Train ``model`` in place on ``data = (x, y)`` and return the per-epoch history.
+    """Train ``model`` in place on ``data = (x, y)`` (tensors or NumPy arrays) and return the per-epoch
+    history.
 
     ``config`` is a ``TrainConfig``; or give its settings as keywords instead (``epochs=10, lr=1e-3``):
     keywords that are not settings go to the method as its options. ``val = (x_val, y_val)`` is the
@@ -89,11 +91,12 @@ def train(
         config = TrainConfig.from_options(options)
     elif options:
         raise FortifyError(f"pass either a TrainConfig or keyword settings, not both (got {sorted(options)})")
-    x, y = data
+    x, y = from_numpy(*data)
     clf = _as_classifier(model, y, config.num_classes)
     clf.check_input(x)
     y = check_labels(y, x.shape[0], clf.num_classes)
     if val is not None:
+        val = from_numpy(*val)
         clf.check_input(val[0])
         val = (val[0], check_labels(val[1], val[0].shape[0], clf.num_classes))
     training_method = build_method(config.method, config.method_options)
