@@ -7,6 +7,8 @@ guard shipped with), and ``manifest.json``: the SHA-256 of every other file, the
 fingerprint and the fortify version. With ``FORTIFY_BUNDLE_KEY`` set, ``save`` also writes
 ``manifest.sig``, an HMAC-SHA256 of the manifest bytes under that key.
 
+Every file is written atomically and fsynced, then the staged folder replaces the old bundle by two
+renames; a crash between them leaves the previous bundle at ``.NAME.old-PID``, which ``load`` names.
 ``load`` trusts nothing: it reads JSON with size limits, checks every hash (a missing, extra or changed
 file is refused), checks the signature whenever a key is set (an unsigned bundle is then refused too),
 validates ``guard.json`` with a schema before building anything, and never unpickles.
@@ -26,9 +28,10 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from fortify import zoo
+from fortify._files import atomic_write_bytes, atomic_write_text
 from fortify._version import __version__
 from fortify.defenses import (
     JPEG,
@@ -151,7 +154,7 @@ def _write_contents(guard: Any, folder: Path, result: Any) -> None:
         state_file = None
         if state:
             state_file = f"detectors/{k}-{key}.safetensors"
-            save_file(state, str(folder / state_file))
+            atomic_write_bytes(folder / state_file, save(state))
         name = detector_name(det)
         detectors.append(
             DetectorSpec(
@@ -176,11 +179,11 @@ def _write_contents(guard: Any, folder: Path, result: Any) -> None:
         input_shape=list(guard.input_shape),
         calibration=guard.calibration,
     )
-    (folder / "guard.json").write_text(spec.model_dump_json(indent=2), encoding="utf-8")
+    atomic_write_text(folder / "guard.json", spec.model_dump_json(indent=2))
     result_name = None
     if result is not None:
         result_name = "result.json"
-        (folder / result_name).write_text(result.to_json(), encoding="utf-8")
+        atomic_write_text(folder / result_name, result.to_json())
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     manifest = Manifest(
         format=FORMAT,
@@ -191,10 +194,12 @@ def _write_contents(guard: Any, folder: Path, result: Any) -> None:
         result=result_name,
     )
     body = manifest.model_dump_json(indent=2).encode()
-    (folder / "manifest.json").write_bytes(body)
+    atomic_write_bytes(folder / "manifest.json", body)
     key = os.environ.get(KEY_ENV)
     if key:
-        (folder / "manifest.sig").write_text(_sign(body, key), encoding="ascii")
+        atomic_write_text(folder / "manifest.sig", _sign(body, key))
+    for sub in (folder / "models", folder / "detectors", folder):
+        _fsync_dir(sub)
 
 
 def load_bundle(directory: str | Path) -> Any:
@@ -204,7 +209,9 @@ def load_bundle(directory: str | Path) -> Any:
 
     folder = Path(directory)
     if not folder.is_dir():
-        raise BundleError(f"guard bundle {folder} is not a folder")
+        left = sorted(folder.parent.glob(f".{folder.name}.old-*")) if folder.parent.is_dir() else []
+        hint = f"; an interrupted save left the previous bundle at {left[-1]}: rename it back" if left else ""
+        raise BundleError(f"guard bundle {folder} is not a folder{hint}")
     body = _read_limited(folder / "manifest.json")
     _check_signature(folder, body)
     manifest = _validated(Manifest, _parse_json(body, "manifest.json"), "manifest.json")
@@ -350,6 +357,14 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sign(body: bytes, key: str) -> str:

@@ -18,18 +18,19 @@ is implied): ``prada_w`` (PRADA's Shapiro-Wilk statistic, ``op: "<"``), ``client
 requests in the window) and ``near_boundary_rate`` (share of its queries predicted with confidence
 below 0.6).
 
-The YAML is untrusted: ``yaml.safe_load`` (no tags), duplicate keys refused, a size limit, and a schema
-(one-line errors naming the field).
+The YAML is untrusted: ``fortify._untrusted.load_yaml`` (safe tags only, duplicate keys refused, size,
+depth and integer limits) and a schema (one-line errors naming the field).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fortify._files import read_limited
+from fortify._untrusted import as_text, load_yaml
 from fortify.types import FortifyError
 
 STREAM_METRICS = ("review_rate", "reject_rate", "mean_confidence", "class_shift", "drift_ks", "drift_mmd")
@@ -104,27 +105,9 @@ class _RuleFile(BaseModel):
     rules: list[AlertRule] = Field(max_length=200)
 
 
-class _NoDuplicates(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a mapping with the same key twice."""
-
-
-def _mapping(loader: _NoDuplicates, node: yaml.MappingNode) -> dict[Any, Any]:
-    keys = [loader.construct_object(k) for k, _ in node.value]
-    duplicated = sorted({str(k) for k in keys if keys.count(k) > 1})
-    if duplicated:
-        raise yaml.constructor.ConstructorError(None, None, f"duplicate key(s) {duplicated}", node.start_mark)
-    return loader.construct_mapping(node)
-
-
-_NoDuplicates.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
 def parse_rules(text: str, source: str = "rules") -> list[AlertRule]:
     """Rules from YAML text (see the module docstring); ``FortifyError`` naming the problem otherwise."""
-    try:
-        raw = yaml.load(text, Loader=_NoDuplicates)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise FortifyError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    raw = load_yaml(text, source, max_bytes=MAX_RULES_BYTES)
     try:
         return _RuleFile.model_validate(raw).rules
     except ValidationError as exc:
@@ -136,15 +119,5 @@ def parse_rules(text: str, source: str = "rules") -> list[AlertRule]:
 def load_rules(path: str | Path) -> list[AlertRule]:
     """Rules from a YAML file (at most 1 MiB, UTF-8)."""
     source = Path(path)
-    try:
-        with source.open("rb") as handle:
-            body = handle.read(MAX_RULES_BYTES + 1)
-    except OSError as exc:
-        raise FortifyError(f"cannot read rules file {source}: {exc.strerror}") from exc
-    if len(body) > MAX_RULES_BYTES:
-        raise FortifyError(f"rules file {source} is larger than 1 MiB")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FortifyError(f"rules file {source} is not UTF-8") from exc
-    return parse_rules(text, str(source))
+    body = read_limited(source, f"rules file {source}", MAX_RULES_BYTES)
+    return parse_rules(as_text(body, f"rules file {source}", max_bytes=MAX_RULES_BYTES), str(source))
