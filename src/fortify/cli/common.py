@@ -28,11 +28,13 @@ MODEL_HELP = (
 ModelFile = Annotated[Path, typer.Option(help=MODEL_HELP)]
 Weights = Annotated[
     Path | None,
-    typer.Option(help="with --model pkg.module:factory: the state dict to load (a .safetensors file)"),
+    typer.Option(help="the state dict (a .safetensors file) for a --model given as pkg.module:factory"),
 ]
 ModelArgs = Annotated[
     list[str] | None,
-    typer.Option("--model-arg", help="with --model pkg.module:factory: name=value passed to it; repeatable"),
+    typer.Option(
+        "--model-arg", help="name=value passed to a --model given as pkg.module:factory; repeatable"
+    ),
 ]
 DatasetName = Annotated[
     str,
