@@ -97,7 +97,9 @@ def test_rule_files_are_parsed_strictly():
         "rules:\n  - {name: a, metric: review_rate, threshold: 1}": "exactly one of window",
         "rules:\n  - {name: a, name: b, metric: review_rate, window: 5, threshold: 1}": "is repeated",
         "rules: !!python/object/apply:os.system ['true']": "not valid YAML",
-        "rules:\n  - {name: a, metric: review_rate, window: 5, threshold: " + "9" * 5000 + "}": "cannot be read",
+        "rules:\n  - {name: a, metric: review_rate, window: 5, threshold: " + "9" * 5000 + "}": (
+            "cannot be read"
+        ),
         "rules:\n  - {name: a, metric: review_rate, window: 5, threshold: .inf}": "finite",
         "rules:\n  - {name: a, metric: review_rate, window: 5, threshold: 1, extra: 2}": "Extra inputs",
     }
