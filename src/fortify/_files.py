@@ -13,6 +13,7 @@ work (the CLI calls it first, exit 2); ``read_limited`` reads an untrusted file 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -125,3 +126,12 @@ def read_limited(path: str | os.PathLike[str], what: str, max_bytes: int) -> byt
     if len(data) > max_bytes:
         raise FortifyError(f"{what} {source} is larger than {max_bytes} bytes; refusing to read it")
     return data
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

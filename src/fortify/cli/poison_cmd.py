@@ -8,13 +8,13 @@ from typing import Annotated, Any
 
 import torch
 import typer
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from fortify import data as datasets
 from fortify import zoo
 from fortify._files import atomic_write_bytes, atomic_write_text
 from fortify.audits import poisoning as P
+from fortify.audits.poisoning.files import load_poisoned
 from fortify.cli.app import app
 from fortify.cli.common import (
     DatasetName,
@@ -130,21 +130,16 @@ def inspect_command(
     if method not in P.INSPECTIONS:
         raise FortifyError(f"--method must be one of {sorted(P.INSPECTIONS)}, got {method!r}")
     clf = load_model_for(model, data, dev)
-    try:
-        tensors = load_file(str(poisoned))
-    except (SafetensorError, OSError) as exc:
-        raise FortifyError(f"{poisoned} is not a readable safetensors file") from exc
-    if "x" not in tensors or "y" not in tensors or tensors["y"].shape != (tensors["x"].shape[0],):
-        raise FortifyError(f"{poisoned} must hold tensors x (N, ...) and y (N,)")
+    x, y, known = load_poisoned(poisoned, "--poisoned")
     extra = {"expected_rate": expected_rate} if method == "spectral" else {}
-    flagged = P.INSPECTIONS[method](clf, tensors["x"].float(), tensors["y"].long(), layer=layer, **extra)
+    flagged = P.INSPECTIONS[method](clf, x, y, layer=layer, **extra)
     record: dict[str, object] = {
         "method": method,
         "layer": layer or "penultimate",
         "flagged": flagged.tolist(),
     }
-    if "poisoned" in tensors:
-        precision, recall = P.precision_recall(flagged, tensors["poisoned"].long())
+    if known is not None:
+        precision, recall = P.precision_recall(flagged, known)
         record.update(precision=precision, recall=recall)
         console.print(
             f"{method}: flagged {flagged.numel()}, precision {pct(precision)}, recall {pct(recall)}"

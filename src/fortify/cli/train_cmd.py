@@ -7,14 +7,13 @@ from typing import Annotated, Any, cast
 
 import torch
 import typer
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from fortify import data as datasets
 from fortify import zoo
 from fortify._untrusted import load_json
 from fortify.attacks import PGD
 from fortify.attacks.runner import accuracy, robust_accuracy
+from fortify.audits.poisoning.files import load_poisoned
 from fortify.cli.app import app
 from fortify.cli.common import (
     DatasetName,
@@ -47,17 +46,10 @@ def training_set(
     if poisoned is None:
         x, y = datasets.load(dataset, "train", n=n_train)
     else:
-        try:
-            tensors = load_file(str(poisoned))
-        except (SafetensorError, OSError) as exc:
-            raise FortifyError(f"--poisoned {poisoned} is not a readable safetensors file") from exc
-        if "x" not in tensors or "y" not in tensors or tensors["y"].shape != (tensors["x"].shape[0],):
-            raise FortifyError(f"--poisoned {poisoned} must hold tensors x (N, ...) and y (N,)")
-        if tuple(tensors["x"].shape[1:]) != datasets.info(dataset).shape:
-            raise FortifyError(
-                f"--poisoned {poisoned} holds {tuple(tensors['x'].shape[1:])} inputs, not {dataset}'s"
-            )
-        x, y = tensors["x"].float()[:n_train], tensors["y"].long()[:n_train]
+        x, y, _ = load_poisoned(poisoned, "--poisoned")
+        if tuple(x.shape[1:]) != datasets.info(dataset).shape:
+            raise FortifyError(f"--poisoned {poisoned} holds {tuple(x.shape[1:])} inputs, not {dataset}'s")
+        x, y = x[:n_train], y[:n_train]
     if exclude is None:
         return x, y
     try:

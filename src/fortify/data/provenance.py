@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from fortify import data as datasets
+from fortify._files import file_sha256
 from fortify._untrusted import load_json
 from fortify.types import FortifyError
 
@@ -39,21 +40,12 @@ def tensor_fingerprint(x: Tensor, y: Tensor | None = None) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _folder_entries(folder: Path) -> dict[str, Any]:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
     if len(files) > MAX_FILES:
         raise FortifyError(f"{folder} holds more than {MAX_FILES} files")
     entries = {
-        p.relative_to(folder).as_posix(): {"sha256": _file_sha256(p), "bytes": p.stat().st_size}
-        for p in files
+        p.relative_to(folder).as_posix(): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in files
     }
     classes: dict[str, int] = {}
     for name in entries:

@@ -31,7 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from fortify import zoo
-from fortify._files import atomic_write_bytes, atomic_write_text
+from fortify._files import atomic_write_bytes, atomic_write_text, file_sha256, read_limited
 from fortify._version import __version__
 from fortify.defenses import (
     JPEG,
@@ -189,7 +189,7 @@ def _write_contents(guard: Any, folder: Path, result: Any) -> None:
         format=FORMAT,
         format_version=FORMAT_VERSION,
         fortify_version=__version__,
-        files={name: _sha256(folder / name) for name in files},
+        files={name: file_sha256(folder / name) for name in files},
         data_fingerprint=(guard.calibration or {}).get("fingerprint"),
         result=result_name,
     )
@@ -279,7 +279,7 @@ def _check_files(folder: Path, manifest: Manifest) -> None:
         path = folder / name
         if path.is_symlink() or ".." in Path(name).parts:
             raise BundleError(f"{folder}: {name} is a link or leaves the bundle")
-        if _sha256(path) != digest:
+        if file_sha256(path) != digest:
             raise BundleError(f"{folder}: {name} does not match its SHA-256 in the manifest (tampered?)")
 
 
@@ -326,13 +326,9 @@ def _preprocess_spec(step: Preprocessor) -> PreprocessSpec:
 
 def _read_limited(path: Path) -> bytes:
     try:
-        with path.open("rb") as handle:
-            body = handle.read(MAX_JSON_BYTES + 1)
-    except OSError as exc:
-        raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if len(body) > MAX_JSON_BYTES:
-        raise BundleError(f"{path} is larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB")
-    return body
+        return read_limited(path, "bundle file", MAX_JSON_BYTES)
+    except FortifyError as exc:
+        raise BundleError(str(exc)) from exc
 
 
 def _parse_json(body: bytes, what: str) -> Any:
@@ -349,14 +345,6 @@ def _validated(model: type[BaseModel], raw: Any, what: str) -> Any:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "document"
         raise BundleError(f"{what}: {where}: {first['msg']} ({exc.error_count()} problem(s))") from exc
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:
