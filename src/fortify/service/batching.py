@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ class _Job(Generic[T]):
     future: asyncio.Future[Any] = field(repr=False)
 
 
-class _Worker(Generic[T]):
+class _Worker(ABC, Generic[T]):
     """A queue drained by one asyncio task into a one-thread executor, ``max_batch`` units at a time."""
 
     def __init__(self, name: str, max_batch: int, max_wait_ms: float) -> None:
@@ -119,8 +120,9 @@ class _Worker(Generic[T]):
                 if not job.future.done():
                     job.future.set_result(result)
 
+    @abstractmethod
     def _process(self, payloads: list[T]) -> list[Any]:
-        raise NotImplementedError
+        """One result per payload, in order (the subclass's batched work)."""
 
 
 class MicroBatcher(_Worker[Tensor]):
