@@ -137,9 +137,10 @@ def extraction_command(
     check_outputs(out=out)
     dev = setup_torch(threads, device)
     clf = load_model_for(model, data, dev)
-    steps = [int(b) for b in parse_numbers(budgets, "--budgets")]
-    if not steps or any(b < 1 or b != int(b) for b in parse_numbers(budgets, "--budgets")):
+    values = parse_numbers(budgets, "--budgets")
+    if not values or any(b < 1 or b != int(b) for b in values):
         raise FortifyError(f"--budgets must be positive integers, got {budgets!r}")
+    steps = [int(b) for b in values]
     info = datasets.info(data)
     if queries == "train":
         x_q, _ = datasets.load(data, "train", n=max(steps))

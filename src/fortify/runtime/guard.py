@@ -21,7 +21,6 @@ adaptive attacks aim for "misclassified and ACCEPTED" through BPDA and EOT where
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ import torch
 from torch import Tensor
 
 from fortify._validate import is_number
+from fortify.data.provenance import tensor_fingerprint
 from fortify.defenses import DefendedClassifier, Ensemble, Preprocessor, defend
 from fortify.detect import Disagreement
 from fortify.detect.base import DEFAULT_FPR, Detector, check_fpr, threshold_at
@@ -186,7 +186,7 @@ class Guard:
             "reject_fpr": reject_fpr,
             "per_detector_fpr": level,
             "clean_review_rate": float(flagged.double().mean()),
-            "fingerprint": fingerprint(x_clean),
+            "fingerprint": tensor_fingerprint(x_clean),
         }
         if self.input_shape is None:
             self.input_shape = tuple(x_clean.shape[1:])
@@ -412,14 +412,6 @@ def _joint_thresholds(scores: Tensor, base: Tensor, fpr: float, what: str) -> tu
         else:
             hi = mid
     return best, lo
-
-
-def fingerprint(x: Tensor) -> str:
-    """SHA-256 of the inputs as contiguous float32 bytes with their shape: which data calibrated a guard."""
-    data = x.detach().to(torch.float32).contiguous().cpu().numpy()
-    digest = hashlib.sha256(str(tuple(data.shape)).encode())
-    digest.update(data.tobytes())
-    return "sha256:" + digest.hexdigest()
 
 
 def _metadata_shape(clf: Classifier) -> Sequence[int] | None:

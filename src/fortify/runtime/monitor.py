@@ -63,6 +63,20 @@ class _Record:
     features: Tensor | None
 
 
+def _offending(metric: str) -> Callable[[_Record], bool] | None:
+    """The per-record predicate a rate metric counts (None for metrics that are not rates)."""
+    if metric == "review_rate":
+        return lambda r: r.status is not Status.ACCEPTED
+    if metric == "reject_rate":
+        return lambda r: r.status is Status.REJECTED
+    if metric == "near_boundary_rate":
+        return lambda r: r.confidence < NEAR_BOUNDARY_CONFIDENCE
+    if metric.startswith("flag_rate:"):
+        name = metric.split(":", 1)[1]
+        return lambda r: r.flags.get(name, False)
+    return None
+
+
 def default_embedding(x: Tensor) -> Tensor:
     """Cheap input features for drift tests: 4x4 average pooling per channel of images ``(N, C, H, W)``,
     the first 32 values of anything else; ``(N, d)``."""
@@ -210,23 +224,17 @@ class Monitor:
 
     def _value(self, rule: AlertRule, window: list[_Record], client: str | None) -> float | None:
         metric = rule.metric
-        if metric == "review_rate":
-            return sum(r.status is not Status.ACCEPTED for r in window) / len(window)
-        if metric == "reject_rate":
-            return sum(r.status is Status.REJECTED for r in window) / len(window)
+        offending = _offending(metric)
+        if offending is not None:
+            return sum(offending(r) for r in window) / len(window)
         if metric == "mean_confidence":
             return sum(r.confidence for r in window) / len(window)
         if metric == "client_volume":
             return float(len(window))
-        if metric == "near_boundary_rate":
-            return sum(r.confidence < NEAR_BOUNDARY_CONFIDENCE for r in window) / len(window)
         if metric == "prada_w":
             return self.prada.score(client or "")
         if metric == "class_shift":
             return self._class_shift(window)
-        if metric.startswith("flag_rate:"):
-            name = metric.split(":", 1)[1]
-            return sum(r.flags.get(name, False) for r in window) / len(window)
         if metric.startswith("score_mean:"):
             name = metric.split(":", 1)[1]
             values = [r.scores[name] for r in window if name in r.scores]
@@ -259,14 +267,7 @@ class Monitor:
         stray false positive long before it); otherwise the first record of the window. Only records
         after the rule's previous alert count."""
         recent = [r for r in window if r.t > since] or window
-        offending: Callable[[_Record], bool] | None = {
-            "review_rate": lambda r: r.status is not Status.ACCEPTED,
-            "reject_rate": lambda r: r.status is Status.REJECTED,
-            "near_boundary_rate": lambda r: r.confidence < NEAR_BOUNDARY_CONFIDENCE,
-        }.get(rule.metric)
-        if rule.metric.startswith("flag_rate:"):
-            name = rule.metric.split(":", 1)[1]
-            offending = lambda r: r.flags.get(name, False)  # noqa: E731
+        offending = _offending(rule.metric)
         if offending is None or rule.op != ">":
             return recent[0].t
         total, best, start = 0.0, -math.inf, None

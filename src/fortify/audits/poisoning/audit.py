@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from fortify.attacks.runner import accuracy
 from fortify.audits.poisoning.backdoor import BadNets, CleanLabel
 from fortify.audits.poisoning.inspection import activation_clustering, precision_recall, spectral_signatures
 from fortify.model import Classifier
@@ -32,9 +33,10 @@ Trainer = Callable[[Tensor, Tensor], Classifier]
 
 
 def _scores(attack: BadNets, clf: Classifier, x_test: Tensor, y_test: Tensor) -> dict[str, float]:
-    with torch.no_grad():
-        clean = float((clf.predict(x_test).cpu() == y_test.cpu()).double().mean())
-    return {"clean_accuracy": clean, "attack_success_rate": attack.success_rate(clf, x_test, y_test)}
+    return {
+        "clean_accuracy": accuracy(clf, x_test, y_test),
+        "attack_success_rate": attack.success_rate(clf, x_test, y_test),
+    }
 
 
 def _without(x: Tensor, y: Tensor, drop: Tensor) -> tuple[Tensor, Tensor]:
