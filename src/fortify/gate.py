@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -34,6 +34,7 @@ from fortify._files import read_limited
 from fortify._untrusted import load_yaml
 from fortify.result import Result, readers
 from fortify.result.evidence import check_evidence
+from fortify.result.gate_record import CheckRecord, GatedFile, GateRecord
 from fortify.types import FortifyError
 
 Fraction = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
@@ -93,6 +94,19 @@ class GateOutcome:
     @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
+
+    def record(
+        self, policy: str, results: Sequence[GatedFile], baseline: GatedFile | None = None
+    ) -> GateRecord:
+        """The verdict as a ``GateRecord`` (``fortify gate --out``): the report shows it beside the
+        numbers of exactly these ``results`` files."""
+        return GateRecord(
+            policy=policy,
+            passed=self.passed,
+            results=list(results),
+            baseline=baseline,
+            checks=[CheckRecord(**asdict(c)) for c in self.checks],
+        )
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -20,7 +20,8 @@ def test_report_command_renders_several_results_as_one_page(tmp_path, capsys):
     out = tmp_path / "out" / "report.html"
     assert main(["report", *paths, "-o", str(out)]) == 0
     page = out.read_text(encoding="utf-8")
-    assert "linf, 2 evaluations" in page and "robust accuracy (worst case)" in page
+    assert "linf, 2 evaluations" in page  # the curve
+    assert "lowest robust accuracy (worst case; linf 0.1, eval-0.1.json)" in page  # named by file
     assert str(out) in capsys.readouterr().out
 
 
@@ -66,8 +67,9 @@ def test_evaluate_writes_a_report_with_a_gallery_and_logs_to_mlflow(tiny_cnn, tm
     clf, _, _ = tiny_cnn
     model = ft.zoo.save(clf, tmp_path / "model.safetensors", dataset="synthetic")
     monkeypatch.setattr("fortify.cli.report_cmd.gallery_adversarials", _no_attack)
-    run = tmp_path / "run"
-    seed_mlflow_store(run)
+    monkeypatch.chdir(tmp_path)
+    run, store = tmp_path / "run", tmp_path / "runs" / "mlflow"  # the one default store
+    seed_mlflow_store(store)
     code = main(
         [
             "evaluate",
@@ -96,9 +98,9 @@ def test_evaluate_writes_a_report_with_a_gallery_and_logs_to_mlflow(tiny_cnn, tm
     assert len(json.loads((run / "eval.json").read_text())["gallery"]) == 8
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{run / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("fortify").experiment_id])
     assert len(runs) == 1 and runs[0].data.params["threat.eps"] == "0.3"
-    reports = list((run / "mlartifacts").rglob("report.html"))
+    reports = list((store / "mlartifacts").rglob("report.html"))
     assert len(reports) == 1 and reports[0].read_text(encoding="utf-8") == page
-    assert json.loads(next((run / "mlartifacts").rglob("result.json")).read_text())["n_samples"] == 12
+    assert json.loads(next((store / "mlartifacts").rglob("result.json")).read_text())["n_samples"] == 12

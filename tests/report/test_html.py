@@ -37,9 +37,10 @@ def test_a_full_result_shows_every_section():
 def test_absent_parts_are_skipped_not_crashed_on():
     page = ft.report.render_html(Result())
     assert '<section id="environment">' in page
-    for anchor in ("calibration", "certification", "gallery", "attacks", "more"):
-        assert f'<section id="{anchor}">' not in page
-    assert "Only one radius was measured" in page
+    for anchor in ("calibration", "certification", "gallery", "attacks", "more", "curve"):
+        assert f'<section id="{anchor}">' not in page  # nothing attacked: no curve, not "one eps"
+    one_eps = ft.report.render_html(make_result())
+    assert "Only one eps per norm was measured" in one_eps
 
 
 def test_text_from_a_result_cannot_inject_html():
@@ -63,9 +64,9 @@ def test_several_results_of_one_norm_form_a_curve_and_an_overview():
     assert "linf, 3 evaluations" in page and "<polyline" in page
     curve = ft.report.readers.robustness_curves(results)[0]
     assert curve.xs == [0.0, 0.05, 0.1, 0.2] and curve.ys == [0.9, 0.7, 0.4, 0.1]  # starts at clean accuracy
-    assert (
-        '<section id="overview">' in page and page.count("<h3>linf ") == 2 * 3
-    )  # attacks and classes, per eps
+    assert '<section id="summary">' in page
+    for label in ("#1 linf 0.05", "#2 linf 0.1", "#3 linf 0.2"):  # attacks, classes, diagnostics,
+        assert page.count(f"<h3>{label}</h3>") == 5, label  # model and environment, per result
 
 
 def _decode_png(data: bytes) -> tuple[int, int, int, bytes]:

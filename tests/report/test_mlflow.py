@@ -24,8 +24,9 @@ def test_metrics_put_each_eps_on_its_own_step():
 
 
 def test_params_describe_threat_suite_model_and_attacks():
-    params = track.params_of(make_result())
-    assert params["threat.norm"] == "linf" and params["threat.eps"] == "0.1" and params["suite"] == "quick"
+    result = make_result()
+    params = track.params_of(result)
+    assert params["threat.norm"] == "linf" and params["threat.eps"] == "0.1" and params["suite"] == result.suite
     assert params["attack.pgd.steps"] == "20" and params["model.module"] == "TinyCNN"
     assert all(isinstance(v, str) for v in params.values())
     assert "attack._script_alert__x___/script_.steps" in track.params_of(make_result(attack_name=HOSTILE))
@@ -79,7 +80,7 @@ def test_tracking_uri_from_the_environment_wins_over_the_run_folder(logged, tmp_
     assert not (elsewhere / "mlflow.db").exists()
     client = MlflowClient(tracking_uri=uri)
     assert sorted(a.path for a in client.list_artifacts(run_id)) == ["given.html", "result.json"]
-    assert json.loads(json.dumps(client.get_run(run_id).data.params))["suite"] == "quick"
+    assert json.loads(json.dumps(client.get_run(run_id).data.params))["suite"] == make_result().suite
 
 
 def _training_result(epochs: int = 2) -> ft.Result:

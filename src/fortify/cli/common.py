@@ -19,6 +19,7 @@ from fortify.model import Classifier
 from fortify.threat import L0, Threat, make_threat
 from fortify.types import Bounds, FortifyError
 from fortify.zoo.factory import build, is_import_path, parse_model_args
+from fortify.zoo.io import file_identity
 
 # Options that several commands share, declared once.
 MODEL_HELP = (
@@ -43,6 +44,11 @@ DatasetName = Annotated[
         "of PNG/JPEG per class) or npz:FILE (arrays x, y)"
     ),
 ]
+MLFLOW_STORE_HELP = (
+    "the store is $MLFLOW_TRACKING_URI when set, else runs/mlflow/mlflow.db under the current folder: "
+    "one store for train and evaluate"
+)
+"""Where ``--mlflow`` writes (``fortify.report.mlflow.store_uri`` with its default run folder)."""
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")]
 Threads = Annotated[int | None, typer.Option(help="CPU threads for torch")]
 
@@ -76,7 +82,9 @@ def load_model_for(
 
     ``path`` is a fortify file, an ``.onnx`` file (converted to PyTorch), or an import path
     ``pkg.module:factory`` built with ``model_args`` and loaded with ``weights``; only the import
-    path, typed by the user, runs the user's code.
+    path, typed by the user, runs the user's code. The classifier's ``identity`` names the
+    architecture (zoo name, import path or ``onnx:FILE``), the weights file read and its SHA-256, and
+    the training run the file records, so every Result made with it says which model it is about.
     """
     text, info = str(path), datasets.info(dataset)
     if is_import_path(text) and not path.exists():
@@ -92,6 +100,7 @@ def load_model_for(
             "input_shape": list(info.shape),
             "num_classes": info.num_classes,
         }
+        clf.identity = file_identity(f"onnx:{path.name}", "onnx", clf.module, path)
         _check_outputs(clf, text, dataset, device)
         return clf
     clf = zoo.load(path, device=device)
@@ -138,6 +147,8 @@ def _from_factory(
         "input_shape": list(info.shape),
         "num_classes": info.num_classes,
     }
+    run = meta.get("training_run")
+    clf.identity = file_identity(factory, "factory", module, weights, run if isinstance(run, dict) else None)
     _check_outputs(clf, factory, dataset, device)
     return clf
 

@@ -12,6 +12,7 @@ from torch import Tensor
 from fortify import data as datasets
 from fortify.cli.app import app
 from fortify.cli.common import check_outputs
+from fortify.cli.gate_cmd import read_result
 from fortify.cli.render import console
 from fortify.evaluation.replay import gallery_adversarials
 from fortify.model import Classifier
@@ -19,7 +20,9 @@ from fortify.report import mlflow as track
 from fortify.report import write_html
 from fortify.report.images import is_image_batch
 from fortify.result import Result
+from fortify.result.gate_record import GateRecord
 from fortify.threat import Threat
+from fortify.types import FortifyError
 
 
 def class_names_for(dataset: str | None) -> Sequence[str] | None:
@@ -36,12 +39,32 @@ def report_command(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write")] = Path("report.html"),
     title: Annotated[str | None, typer.Option(help="page title (default: model, data and threat)")] = None,
+    gate: Annotated[
+        Path | None,
+        typer.Option(
+            help="the verdict `fortify gate --out FILE` wrote for exactly these Result files: shown in "
+            "the summary (refused if it gated other files)"
+        ),
+    ] = None,
 ) -> None:
-    """Render Result JSON as an HTML report: summary, curve, attacks, classes, diagnostics, environment."""
+    """Render Result JSON as an HTML report: summary (the most pessimistic of several, with a table of
+    all), curve, attacks, classes, diagnostics, certification, model identity, environment."""
     check_outputs(out=out)
-    loaded = [Result.load(str(path)) for path in results]
-    path = write_html(loaded, out, class_names=class_names_for(loaded[0].dataset), title=title)
-    console.print(f"wrote {path}")
+    read = [read_result(path) for path in results]
+    verdict = GateRecord.load(gate) if gate is not None else None
+    if verdict is not None and not verdict.covers([f.sha256 for _, f in read]):
+        gated = ", ".join(f.path for f in verdict.results)
+        raise FortifyError(
+            f"--gate {gate} is the verdict on other Result files ({gated[:300]}); report the files it gated"
+        )
+    loaded = [r for r, _ in read]
+    labels = [path.name for path in results] if len(results) > 1 else None
+    if labels is not None and len(set(labels)) < len(labels):
+        labels = [str(path) for path in results]
+    page = write_html(
+        loaded, out, class_names=class_names_for(loaded[0].dataset), title=title, labels=labels, gate=verdict
+    )
+    console.print(f"wrote {page}")
 
 
 def publish(
@@ -62,8 +85,8 @@ def publish(
     The gallery shows the adversarial examples kept in the result; only images too large to keep there
     are attacked again for it (see ``gallery_adversarials``).
 
-    The MLflow store defaults to the run folder: the folder of ``--out``, else of ``--report``, else
-    ``runs/mlflow``.
+    MLflow logs to the one store ``fortify train --mlflow`` uses too (``$MLFLOW_TRACKING_URI``, else
+    ``runs/mlflow/mlflow.db`` under the current folder), so a model's runs sit side by side.
     """
     if report is not None:
         replay = result.gallery is None and is_image_batch(x)  # images too large to keep in the result
@@ -78,8 +101,5 @@ def publish(
         )
         console.print(f"wrote {report}")
     if mlflow:
-        run_dir = (
-            out.parent if out is not None else report.parent if report is not None else Path("runs/mlflow")
-        )
-        run_id = track.log(result, run_dir=run_dir, report=report if report is not None else True)
-        console.print(f"logged MLflow run {run_id} to {track.store_uri(run_dir)}")
+        run_id = track.log(result, report=report if report is not None else True)
+        console.print(f"logged MLflow run {run_id} to {track.store_uri()}")

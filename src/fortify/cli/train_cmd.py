@@ -16,6 +16,7 @@ from fortify.attacks.runner import accuracy, robust_accuracy
 from fortify.audits.poisoning.files import load_poisoned
 from fortify.cli.app import app
 from fortify.cli.common import (
+    MLFLOW_STORE_HELP,
     DatasetName,
     Device,
     ModelArgs,
@@ -30,10 +31,12 @@ from fortify.cli.render import console, pct
 from fortify.data.provenance import tensor_fingerprint
 from fortify.model import Classifier
 from fortify.result import Environment, Result, ThreatSpec, TrainingSection
+from fortify.result.identity import new_training_run
 from fortify.threat import make_threat
 from fortify.training import TrainConfig, TrainingHistory, method_names, train
 from fortify.types import FortifyError
 from fortify.zoo.factory import build, is_import_path, parse_model_args
+from fortify.zoo.io import file_identity
 
 TEST_PGD_STEPS = 20
 
@@ -84,7 +87,8 @@ def train_and_save(
     """Train ``arch`` (or fine-tune the model at ``init``) on ``dataset``; write ``out/model.safetensors``
     and ``out/train.json``. The last ``val_n`` training samples are held out for validation (robust
     accuracy, early stopping). The Result has the clean test accuracy and, with a threat, the PGD-20
-    accuracy on the first ``test_n`` test images (all when None)."""
+    accuracy on the first ``test_n`` test images (all when None); its model identity names the file
+    written, its SHA-256 and the new training run (id, time, config digest), as the file records."""
     meta = datasets.info(dataset)
     x, y = training_set(dataset, n_train, poisoned, exclude)
     if val_n >= x.shape[0]:
@@ -116,7 +120,10 @@ def train_and_save(
         robust = robust_accuracy(pgd, clf, x_test[:test_n], y_test[:test_n], threat, batch_size=250)
         metrics[f"test_pgd{TEST_PGD_STEPS}_accuracy"] = robust
     training = cast(TrainingSection, history.model_dump())
+    run = new_training_run(history.config, method=history.method, dataset=dataset)
     lineage: dict[str, Any] = {"finetuned_from": str(init)} if init is not None else {}
+    if init is not None and "weights_sha256" in clf.identity:
+        lineage["finetuned_from_sha256"] = clf.identity["weights_sha256"]
     if "factory" in clf.metadata:  # the user's own code: recorded so that it can be rebuilt
         lineage |= {
             "factory": clf.metadata["factory"],
@@ -124,11 +131,12 @@ def train_and_save(
             "input_shape": list(meta.shape),
             "num_classes": meta.num_classes,
         }
-    zoo.save(
+    saved = zoo.save(
         clf,
         out / "model.safetensors",
         dataset=dataset,
         training=training,
+        training_run=run,
         metrics=metrics,
         data_fingerprint={
             "train": tensor_fingerprint(x, y),
@@ -138,6 +146,9 @@ def train_and_save(
         },
         **lineage,
     )
+    written = zoo.read_metadata(saved)
+    source = "factory" if "factory" in written else "zoo"
+    clf.identity = file_identity(written["arch"], source, clf.module, saved, run)
     result = Result(
         kind="training",
         model=clf.describe(),
@@ -211,7 +222,12 @@ def train_command(
         "runs/train"
     ),
     mlflow: Annotated[
-        bool, typer.Option("--mlflow", help="log params, per-epoch curves and train.json to MLflow")
+        bool,
+        typer.Option(
+            "--mlflow",
+            help="log hyperparameters as params, per-epoch curves and train.json to MLflow "
+            f"({MLFLOW_STORE_HELP})",
+        ),
     ] = False,
     device: Device = "auto",
     threads: Threads = None,
@@ -280,8 +296,8 @@ def train_command(
     if mlflow:
         from fortify.report import mlflow as track
 
-        run_id = track.log(saved, run_dir=out / "mlflow", report=False)
-        console.print(f"logged MLflow run {run_id} ({track.store_uri(out / 'mlflow')})")
+        run_id = track.log(saved, report=False)
+        console.print(f"logged MLflow run {run_id} to {track.store_uri()}")
     robust_text = (
         "" if robust is None else f"; PGD-{TEST_PGD_STEPS} accuracy {pct(robust)} (test images: --test-n)"
     )

@@ -67,6 +67,7 @@ class DefendedClassifier(Classifier):
         )
         self.differentiable = model.differentiable and all(step.differentiable for step in preprocess)
         self.randomized = model.randomized or any(step.randomized for step in preprocess)
+        self.identity = dict(model.identity)  # the same weights, behind the components described beside
         if detector is not None and not is_detector(detector):
             raise TypeError(f"detector must be a fortify.detect Detector, got {type(detector).__name__}")
         if isinstance(detector, nn.Module):

@@ -65,6 +65,9 @@ class Classifier(nn.Module):
     std: Tensor | None
     metadata: dict[str, Any]
     """JSON metadata of the file the classifier was loaded from (``zoo.load``); empty otherwise."""
+    identity: dict[str, Any]
+    """Which model this is (``fortify.result.identity.ModelIdentity``: architecture, parameters, weights
+    file and its SHA-256, training run), set by whatever loaded it; ``describe`` records it."""
 
     def __init__(
         self,
@@ -89,6 +92,7 @@ class Classifier(nn.Module):
         self.register_buffer("mean", _channel_stat(mean, "mean"), persistent=False)
         self.register_buffer("std", _channel_stat(std, "std"), persistent=False)
         self.metadata = {}
+        self.identity = {}
         if self.std is not None and bool((self.std <= 0).any()):
             raise FortifyError(f"std must be positive, got {std!r}")
         self.eval()
@@ -161,8 +165,8 @@ class Classifier(nn.Module):
         return self.logits(x, check=check).softmax(dim=1)
 
     def describe(self) -> dict[str, object]:
-        """A JSON-ready description recorded in results."""
-        return {
+        """A JSON-ready description recorded in results, with the model's ``identity`` when known."""
+        info: dict[str, object] = {
             "class": type(self).__name__,
             "module": type(self.module).__name__,
             "num_classes": self.num_classes,
@@ -171,6 +175,9 @@ class Classifier(nn.Module):
             "randomized": self.randomized,
             "parameters": sum(p.numel() for p in self.module.parameters()),
         }
+        if self.identity:
+            info["identity"] = dict(self.identity)
+        return info
 
 
 def _channel_stat(value: Sequence[float] | float | None, name: str) -> Tensor | None:

@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from fortify._validate import is_number
-from fortify.report.sections import pct, section, table
+from fortify.report.sections import pct, table
 from fortify.result import Result
 
 
@@ -19,7 +19,7 @@ def _ms(value: Any) -> str:
     return "—" if number is None else f"{number:.2f} ms"
 
 
-def guard_section(result: Result) -> str:
+def guard_body(result: Result) -> str:
     """Clean review rate, accepted clean accuracy, success naive vs adaptive per attack, latency."""
     record = result.sections.get("guard")
     if not isinstance(record, dict):
@@ -72,4 +72,4 @@ def guard_section(result: Result) -> str:
             ],
             naive_rows,
         )
-    return section("guard", "Guard", body)
+    return body

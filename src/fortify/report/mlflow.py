@@ -1,9 +1,17 @@
 """Experiment tracking: log Results to MLflow (params, metrics, per-eps curves, JSON and report artifacts).
 
-The store is ``tracking_uri`` when given, else ``$MLFLOW_TRACKING_URI``, else a local SQLite store
-``<run_dir>/mlflow.db`` with artifacts under ``<run_dir>/mlartifacts`` (inspect it with
-``mlflow ui --backend-store-uri sqlite:///<run_dir>/mlflow.db``). Needs the ``mlflow`` extra
-(``pip install 'fortify[mlflow]'``).
+One store serves ``fortify train --mlflow`` and ``fortify evaluate --mlflow`` alike, so a model's
+training and evaluation runs sit side by side: ``tracking_uri`` when given, else
+``$MLFLOW_TRACKING_URI``, else a local SQLite store ``runs/mlflow/mlflow.db`` under the current folder
+(``run_dir`` moves it), with artifacts under ``runs/mlflow/mlartifacts``. Browse it with
+``mlflow ui --backend-store-uri sqlite:///runs/mlflow/mlflow.db``; that needs the full ``mlflow``
+package (``pip install mlflow``): the ``mlflow`` extra (``pip install 'fortify[mlflow]'``) installs
+only the skinny client, which logs but has no UI server.
+
+Every run is tagged with the model's identity (``fortify.model_sha256``, ``fortify.training_run_id``,
+``fortify.architecture``, see ``fortify.result.identity``): the training run of a model and every
+evaluation of it carry the same ``fortify.training_run_id``. A training Result's hyperparameters
+(``sections["training"]["config"]``) are params ``train.<name>``.
 """
 
 from __future__ import annotations
@@ -25,11 +33,13 @@ from fortify.types import FortifyError
 logger = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT = "fortify"
+DEFAULT_RUN_DIR = "runs/mlflow"
+"""The local store's folder, relative to the current folder, when no tracking URI is set."""
 EPS_STEP_SCALE = 1000
 """Per-eps metrics are logged with ``step = round(1000 * eps)``: MLflow steps are integers."""
 
 
-def store_uri(run_dir: str | Path, tracking_uri: str | None = None) -> str:
+def store_uri(run_dir: str | Path = DEFAULT_RUN_DIR, tracking_uri: str | None = None) -> str:
     """The tracking URI to use: the argument, else ``$MLFLOW_TRACKING_URI``, else SQLite in ``run_dir``."""
     return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or _local_uri(run_dir)
 
@@ -39,7 +49,12 @@ def _local_uri(run_dir: str | Path) -> str:
 
 
 def params_of(result: Result) -> dict[str, str]:
-    """Flat string parameters describing how the result was produced."""
+    """Flat string parameters describing how the result was produced.
+
+    Nested mappings are flattened with dots (``model.identity.weights_sha256``,
+    ``train.method_options.steps``); a training Result's settings become ``train.<name>``, its
+    method options ``train.method_options.<name>``. Keys are cut to 250 characters, values to 500.
+    """
     params: dict[str, object] = {
         "kind": result.kind,
         "dataset": result.dataset,
@@ -50,11 +65,40 @@ def params_of(result: Result) -> dict[str, str]:
     }
     if result.threat is not None:
         params |= {"threat.norm": result.threat.norm, "threat.eps": result.threat.eps}
-    params |= {f"model.{k}": v for k, v in result.model.items()}
+    params |= _flat("model", result.model)
     params |= {f"attack.{r.name}.{k}": v for r in result.per_attack for k, v in r.config.items()}
     if result.environment is not None:
         params |= {f"env.{k}": v for k, v in result.environment.model_dump().items()}
+    training = result.sections.get("training")
+    if training is not None:
+        config = training.get("config") or {"method": training.get("method"), **training.get("options", {})}
+        params |= _flat("train", config)
     return {_key(key)[:250]: str(value)[:500] for key, value in params.items() if value is not None}
+
+
+def _flat(prefix: str, value: object, depth: int = 0) -> dict[str, object]:
+    """``{"a": {"b": 1}}`` under ``prefix`` -> ``{"prefix.a.b": 1}`` (at most 4 levels; lists stay whole)."""
+    if isinstance(value, dict) and value and depth < 4:
+        out: dict[str, object] = {}
+        for key, item in value.items():
+            out |= _flat(f"{prefix}.{key}", item, depth + 1)
+        return out
+    return {prefix: value}
+
+
+def tags_of(result: Result) -> dict[str, str]:
+    """Tags naming the model a run is about, shared by its training run and every evaluation of it."""
+    identity = readers.model_identity(result)
+    if identity is None:
+        return {"fortify.kind": result.kind}
+    run = identity.get("training_run") or {}
+    found = {
+        "fortify.kind": result.kind,
+        "fortify.architecture": identity.get("architecture"),
+        "fortify.model_sha256": identity.get("weights_sha256"),
+        "fortify.training_run_id": run.get("id"),
+    }
+    return {key: str(value)[:500] for key, value in found.items() if value is not None}
 
 
 def metrics_of(results: Sequence[Result]) -> list[tuple[str, float, int]]:
@@ -129,7 +173,7 @@ def _step(eps: float) -> int:
 def log(
     results: Result | Sequence[Result],
     *,
-    run_dir: str | Path = "runs/mlflow",
+    run_dir: str | Path = DEFAULT_RUN_DIR,
     tracking_uri: str | None = None,
     experiment: str = DEFAULT_EXPERIMENT,
     run_name: str | None = None,
@@ -137,9 +181,10 @@ def log(
 ) -> str:
     """Log one MLflow run for ``results`` (one Result, or several forming a curve); returns the run id.
 
-    Logs parameters (threat, suite, seed, model, attack configs, versions), metrics (headline numbers
-    at step 0; robust accuracy per eps as steps, see ``metrics_of``), each Result's JSON and the HTML
-    report as artifacts. ``report`` is the path of an existing report to attach, ``True`` to render
+    Logs parameters (threat, suite, seed, model and its identity, attack configs, versions, training
+    hyperparameters; see ``params_of``), tags (``tags_of``), metrics (headline numbers at step 0;
+    robust accuracy per eps as steps, see ``metrics_of``), each Result's JSON and the HTML report as
+    artifacts. ``report`` is the path of an existing report to attach, ``True`` to render
     one, or ``False`` for none. Raises ``FortifyError`` when mlflow is not installed.
     """
     items = [results] if isinstance(results, Result) else list(results)
@@ -153,7 +198,8 @@ def log(
     from mlflow.entities import Metric, Param
 
     experiment_id = _experiment(client, experiment, local)
-    run = client.create_run(experiment_id, run_name=run_name or _default_name(items[0]))
+    name = run_name or _default_name(items[0])
+    run = client.create_run(experiment_id, run_name=name, tags=tags_of(items[0]))
     run_id = run.info.run_id
     now = int(time.time() * 1000)
     params = [Param(k, v) for k, v in params_of(items[0]).items()]
@@ -194,5 +240,8 @@ def _experiment(client: object, name: str, local_dir: Path | None) -> str:
 
 
 def _default_name(result: Result) -> str:
-    model = result.model.get("module", "model")
+    identity = readers.model_identity(result) or {}
+    model = identity.get("architecture") or result.model.get("module", "model")
+    if result.kind == "training":
+        return f"train {model} {result.dataset or ''}".strip()
     return f"{model} {result.dataset or ''} {readers.threat_label(result)} {result.suite or ''}".strip()

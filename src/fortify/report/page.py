@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 
@@ -10,12 +10,14 @@ from torch import Tensor
 
 from fortify._files import atomic_write_text
 from fortify.report import sections
-from fortify.report.guard_view import guard_section
+from fortify.report.certification_view import certification_body
+from fortify.report.guard_view import guard_body
+from fortify.report.headline import default_labels, headline
 from fortify.report.images import gallery_html, stored_gallery_html
-from fortify.report.poisoning_view import poisoning_section
-from fortify.result import Result
+from fortify.report.poisoning_view import poisoning_body
+from fortify.result import Result, readers
 from fortify.result.gallery import MAX_VALUES
-from fortify.result.readers import threat_label
+from fortify.result.gate_record import GateRecord
 from fortify.types import Bounds, FortifyError
 
 STYLE = """
@@ -62,55 +64,84 @@ def render_html(
     bounds: Bounds | None = None,
     class_names: Sequence[str] | None = None,
     title: str | None = None,
+    labels: Sequence[str] | None = None,
+    gate: GateRecord | None = None,
 ) -> str:
     """The report as an HTML string.
 
-    ``results`` is one Result or several (e.g. one per eps; they then also form an accuracy–epsilon
-    curve). The first result is the main one: its summary, detector, diagnostics, calibration,
-    certification and environment are shown, with a gallery of clean, adversarial and
-    amplified-perturbation images of the adversarial examples the evaluation found
-    (``result.gallery``, schema 1.2). For a result without one, ``x`` and ``x_adv`` (optional,
-    ``(N, C, H, W)`` aligned with the main result's samples, in ``bounds``, default the model's
-    recorded bounds or [0, 1]) give the images; they are ignored when
-    the result has its own gallery. ``class_names`` label classes.
+    ``results`` is one Result or several (e.g. one per eps, which then also form an accuracy–epsilon
+    curve). With one, the summary is its own headline; with several, the summary is the most
+    pessimistic value of each measurement over all of them (lowest accuracy, highest attack success,
+    any failed diagnostic) above a table of every measurement (each Result's threat, each sweep point,
+    each certified radius), so the order of the Results changes nothing at the top. Each Result's
+    attacks, classes, detector, guard, poisoning audit, calibration, diagnostics, certification, model
+    identity and environment follow, under its label (``labels``, e.g. file names; default ``#1 linf
+    0.1``...). The gallery shows the first Result's adversarial examples (``result.gallery``, schema
+    1.2); for a result without one, ``x`` and ``x_adv`` (optional, ``(N, C, H, W)`` aligned with its
+    samples, in ``bounds``, default the model's recorded bounds or [0, 1]) give the images; they are
+    ignored when the result has its own gallery. ``class_names`` label classes. ``gate`` (a
+    ``GateRecord`` from ``fortify gate --out``) puts the release gate's verdict in the summary; the
+    caller vouches that it is about these Results (``fortify report --gate`` checks the files).
     """
     items = [results] if isinstance(results, Result) else list(results)
     if not items:
         raise FortifyError("render_html needs at least one result")
+    names = list(labels) if labels is not None else default_labels(items)
+    if len(names) != len(items):
+        raise FortifyError(f"labels: {len(names)} labels for {len(items)} results")
     main = items[0]
     if (x is None) != (x_adv is None):
         raise FortifyError("pass both x and x_adv for the image gallery, or neither")
-    heading = (
-        title
-        or f"fortify report: {main.model.get('module', 'model')} on {main.dataset or 'data'}, "
-        + threat_label(main)
-    )
     parts = [
-        sections.summary_card(main),
-        sections.overview(items),
+        headline(items, names, gate),
         sections.curve_section(items),
-        sections.attack_table(items),
-        sections.detector_section(main),
-        guard_section(main),
-        poisoning_section(main),
-        sections.class_section(items, class_names),
-        sections.calibration_section(main),
-    ]
-    parts.append(_gallery(main, x, x_adv, bounds, class_names))
-    parts += [
-        sections.diagnostics_section(main),
-        sections.certification_section(main),
-        sections.other_sections(main),
-        sections.environment_section(main),
+        sections.attack_table(items, names),
+        _each("detector", "Detector", items, names, sections.detector_body),
+        _each("guard", "Guard", items, names, guard_body),
+        _each("poisoning", "Poisoning", items, names, poisoning_body),
+        sections.class_section(items, names, class_names),
+        _each("calibration", "Confidence and calibration", items, names, sections.calibration_body),
+        _gallery(main, x, x_adv, bounds, class_names),
+        sections.diagnostics_section(items, names),
+        _each("certification", "Certification", items, names, certification_body),
+        _each("model", "Model", items, names, sections.identity_body),
+        sections.other_sections(items, names),
+        _each("environment", "Environment", items, names, sections.environment_body),
     ]
     body = "".join(p for p in parts if p)
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in _anchors(body))
+    heading = escape(title or _heading(items))
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(heading)}</title><style>{STYLE}</style></head><body><main>"
-        f"<h1>{escape(heading)}</h1><nav>{nav}</nav>{body}</main></body></html>"
+        f"<title>{heading}</title><style>{STYLE}</style></head><body><main>"
+        f"<h1>{heading}</h1><nav>{nav}</nav>{body}</main></body></html>"
     )
+
+
+def _heading(results: Sequence[Result]) -> str:
+    models = sorted({readers.model_label(r) for r in results})
+    data = sorted({r.dataset or "data" for r in results})
+    where = f"{', '.join(models)} on {', '.join(data)}"
+    if len(results) == 1:
+        main = results[0]
+        detail = "certification" if main.kind == "certification" else readers.threat_label(main)
+        return f"fortify report: {where}, {detail}"
+    return f"fortify report: {where}, {len(results)} results"
+
+
+def _each(
+    anchor: str,
+    title: str,
+    results: Sequence[Result],
+    labels: Sequence[str],
+    body: Callable[[Result], str],
+) -> str:
+    """One section holding ``body`` of every Result that has something to show (labelled if several)."""
+    blocks = [(label, body(result)) for result, label in zip(results, labels, strict=True)]
+    if not any(html for _, html in blocks):
+        return ""
+    return sections.section(anchor, title, sections.titled(blocks))
 
 
 def _gallery(
@@ -144,15 +175,18 @@ def _gallery(
 
 def _anchors(body: str) -> list[tuple[str, str]]:
     names = [
-        ("overview", "all results"),
+        ("summary", "summary"),
         ("curve", "curve"),
         ("attacks", "attacks"),
         ("detector", "detector"),
+        ("guard", "guard"),
+        ("poisoning", "poisoning"),
         ("classes", "classes"),
         ("calibration", "calibration"),
         ("gallery", "gallery"),
         ("diagnostics", "diagnostics"),
         ("certification", "certification"),
+        ("model", "model"),
         ("more", "other"),
         ("environment", "environment"),
     ]
@@ -175,8 +209,19 @@ def write_html(
     bounds: Bounds | None = None,
     class_names: Sequence[str] | None = None,
     title: str | None = None,
+    labels: Sequence[str] | None = None,
+    gate: GateRecord | None = None,
 ) -> Path:
     """Write the report (see ``render_html``) to ``path``, creating its folder; returns the path."""
     target = Path(path)
-    page = render_html(results, x=x, x_adv=x_adv, bounds=bounds, class_names=class_names, title=title)
+    page = render_html(
+        results,
+        x=x,
+        x_adv=x_adv,
+        bounds=bounds,
+        class_names=class_names,
+        title=title,
+        labels=labels,
+        gate=gate,
+    )
     return atomic_write_text(target, page)

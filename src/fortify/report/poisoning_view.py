@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from fortify.report.sections import pct, section, table
+from fortify.report.sections import pct, table
 from fortify.result import Result
 
 
@@ -27,7 +27,7 @@ def _row(label: str, scores: Any, extra: str = "") -> list[str]:
     ]
 
 
-def poisoning_section(result: Result) -> str:
+def poisoning_body(result: Result) -> str:
     """Clean accuracy and attack success: undefended, each filter, its random twin, the perfect filter."""
     record = result.sections.get("poisoning")
     if not isinstance(record, dict):
@@ -51,6 +51,4 @@ def poisoning_section(result: Result) -> str:
         f"class {escape(str(attack.get('target')))}. Attack success counts test inputs not of the target "
         "class that the trigger sends to it; judge each filter against the random and the perfect one.</p>"
     )
-    return section(
-        "poisoning", "Poisoning", intro + table(["model", "clean accuracy", "attack success", ""], rows)
-    )
+    return intro + table(["model", "clean accuracy", "attack success", ""], rows)

@@ -15,6 +15,7 @@ from fortify.report.svg import Series, histogram_chart, line_chart
 from fortify.result import Result, readers
 
 KNOWN_SECTIONS = {"certification", "guard", "poisoning"}
+"""Sections drawn by their own views; any other section is shown as JSON under "Other sections"."""
 
 
 def pct(value: float | None) -> str:
@@ -33,80 +34,30 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, raw: bool = 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _metric(label: str, value: str, css: str = "") -> str:
+def metric(label: str, value: str, css: str = "") -> str:
+    """One headline number with its label (both escaped); ``css="main"`` draws it in blue."""
     return (
         f'<div class="metric {css}"><div class="value">{escape(value)}</div><div>{escape(label)}</div></div>'
     )
 
 
-def summary_card(result: Result) -> str:
-    """Headline numbers of one result and whether its evaluation can be trusted (red with reasons if not)."""
-    failed = [d for d in result.diagnostics if not d.passed]
-    if failed:
-        reasons = "".join(f"<li><b>{escape(d.name)}</b>: {escape(d.evidence)}</li>" for d in failed)
-        verdict = (
-            f'<div class="verdict bad">UNRELIABLE: the robust accuracy may be an overestimate'
-            f"<ul>{reasons}</ul></div>"
-        )
-    elif result.diagnostics:
-        verdict = (
-            f'<div class="verdict good">reliable: all {len(result.diagnostics)} diagnostics passed</div>'
-        )
-    else:
-        verdict = '<div class="verdict none">no diagnostics recorded</div>'
-    model = result.model.get("module") or result.model.get("class") or "model"
-    facts = [
-        f"{result.kind}",
-        f"model {model}",
-        f"data {result.dataset or '—'}",
-        f"threat {readers.threat_label(result)}",
-        f"suite {result.suite or '—'}",
-        f"{result.n_samples} samples",
-        f"seed {'—' if result.seed is None else result.seed}",
-    ]
-    metrics = [
-        _metric("clean accuracy", pct(result.clean_accuracy)),
-        _metric("robust accuracy (worst case)", pct(result.robust_accuracy), "main"),
-        _metric("attack success rate", pct(result.attack_success_rate)),
-        _metric("time", f"{result.timing.get('total_s', 0.0):.1f}s"),
-    ]
-    return (
-        f'<div class="card"><div class="facts">{escape(" · ".join(facts))}</div>'
-        f'<div class="metrics">{"".join(metrics)}</div>{verdict}</div>'
-    )
-
-
-def _reliability(result: Result) -> str:
-    if not result.diagnostics:
-        return "not checked"
-    return "yes" if result.reliable else "NO"
-
-
-def overview(results: Sequence[Result]) -> str:
-    """One row per result when several are reported together."""
-    if len(results) < 2:
-        return ""
-    rows = [
-        [
-            readers.threat_label(r),
-            r.suite or "—",
-            str(r.n_samples),
-            pct(r.clean_accuracy),
-            pct(r.robust_accuracy),
-            pct(r.attack_success_rate),
-            _reliability(r),
-        ]
-        for r in results
-    ]
-    headers = ["threat", "suite", "samples", "clean", "robust", "attack success", "reliable"]
-    return section("overview", "All results", table(headers, rows))
+def titled(blocks: Sequence[tuple[str, str]]) -> str:
+    """``(label, html)`` blocks of several Results, each under an ``<h3>`` label when there are several."""
+    present = [(label, body) for label, body in blocks if body]
+    if len(blocks) == 1:
+        return "".join(body for _, body in present)
+    return "".join(f"<h3>{escape(label)}</h3>{body}" for label, body in present)
 
 
 def curve_section(results: Sequence[Result]) -> str:
+    """Robust accuracy against eps; a note when only one eps of a norm was measured; nothing when no
+    Result was attacked under a threat (certificates have their own curve)."""
     curves = readers.robustness_curves(results)
     if not curves:
+        if not any(r.threat is not None and r.robust_accuracy is not None for r in results):
+            return ""
         note = (
-            "Only one radius was measured. Run <code>ft.sweep</code> or pass several results "
+            "Only one eps per norm was measured. Run <code>ft.sweep</code> or pass several results "
             "(one per eps) to <code>fortify report</code> to see the curve."
         )
         return section("curve", "Accuracy against epsilon", f'<p class="muted">{note}</p>')
@@ -119,9 +70,9 @@ def curve_section(results: Sequence[Result]) -> str:
     return section("curve", "Accuracy against epsilon", chart)
 
 
-def attack_table(results: Sequence[Result]) -> str:
+def attack_table(results: Sequence[Result], labels: Sequence[str]) -> str:
     blocks = []
-    for result in results:
+    for result, label in zip(results, labels, strict=True):
         if not result.per_attack:
             continue
         rows = []
@@ -152,7 +103,7 @@ def attack_table(results: Sequence[Result]) -> str:
             "time",
             "config",
         ]
-        title = f"<h3>{escape(readers.threat_label(result))}</h3>" if len(results) > 1 else ""
+        title = f"<h3>{escape(label)}</h3>" if len(results) > 1 else ""
         blocks.append(title + table(headers, rows))
     return section("attacks", "Attacks", "".join(blocks)) if blocks else ""
 
@@ -161,9 +112,9 @@ def _bar(value: float) -> str:
     return f'<span class="bar"><span style="width:{100 * value:.1f}%"></span></span> {pct(value)}'
 
 
-def class_section(results: Sequence[Result], class_names: Sequence[str] | None) -> str:
+def class_section(results: Sequence[Result], labels: Sequence[str], class_names: Sequence[str] | None) -> str:
     blocks = []
-    for result in results:
+    for result, label in zip(results, labels, strict=True):
         rows = readers.class_rows(result, class_names)
         if not rows:
             continue
@@ -171,12 +122,12 @@ def class_section(results: Sequence[Result], class_names: Sequence[str] | None) 
             [escape(r.kind), escape(r.key), str(r.n), _bar(r.clean_accuracy), _bar(r.robust_accuracy)]
             for r in rows
         ]
-        title = f"<h3>{escape(readers.threat_label(result))}</h3>" if len(results) > 1 else ""
+        title = f"<h3>{escape(label)}</h3>" if len(results) > 1 else ""
         blocks.append(title + table(["slice", "key", "samples", "clean", "robust"], body, raw=True))
     return section("classes", "Robustness per class and group", "".join(blocks)) if blocks else ""
 
 
-def calibration_section(result: Result) -> str:
+def calibration_body(result: Result) -> str:
     calibration = getattr(result, "calibration", None)
     if calibration is None:
         return ""
@@ -194,20 +145,20 @@ def calibration_section(result: Result) -> str:
         f"<p>Expected calibration error ({calibration.bins} bins): clean {calibration.ece_clean:.3f}, "
         f"under attack {escape(adv)}.</p>"
     )
-    return section("calibration", "Confidence and calibration", text + chart)
+    return text + chart
 
 
-def detector_section(result: Result) -> str:
+def detector_body(result: Result) -> str:
     """The model's detector (``result.detector``): what it is, threshold, flag rates, how it was judged."""
     record = result.detector
     if record is None:
         return ""
     rows = [
         ["detector", readers.detector_label(record)],
-        ["threshold", _number(record.get("threshold"))],
-        ["target false-positive rate", pct(_fraction(record.get("fpr")))],
-        ["clean flag rate (evaluated samples)", pct(_fraction(record.get("clean_flag_rate")))],
-        ["adversarial flag rate (final attack points)", pct(_fraction(record.get("adversarial_flag_rate")))],
+        ["threshold", number(record.get("threshold"))],
+        ["target false-positive rate", pct(fraction(record.get("fpr")))],
+        ["clean flag rate (evaluated samples)", pct(fraction(record.get("clean_flag_rate")))],
+        ["adversarial flag rate (final attack points)", pct(fraction(record.get("adversarial_flag_rate")))],
     ]
     calibration = record.get("calibration")
     if calibration is not None:
@@ -221,60 +172,109 @@ def detector_section(result: Result) -> str:
         "<p>Robust accuracy counts a sample as broken only when its attack point is misclassified "
         f"and not flagged by the detector, {escape(objective)}.</p>"
     )
-    return section("detector", "Detector", note + table(["", ""], rows))
+    return note + table(["", ""], rows)
 
 
-def _number(value: object) -> str:
+def number(value: object) -> str:
     return f"{value:.4g}" if is_number(value) else "—"
 
 
-def _fraction(value: object) -> float | None:
+def fraction(value: object) -> float | None:
     return float(value) if is_number(value) else None
 
 
-def diagnostics_section(result: Result) -> str:
-    if not result.diagnostics:
-        return section(
-            "diagnostics", "Diagnostics", '<p class="muted">No diagnostics were run for this result.</p>'
+def diagnostics_section(results: Sequence[Result], labels: Sequence[str]) -> str:
+    """Every diagnostic of every Result (under its label when there are several)."""
+    blocks = []
+    for result, label in zip(results, labels, strict=True):
+        if not result.diagnostics:
+            note = "No diagnostics were run for this result."
+            if result.kind == "certification":
+                note = "A certificate carries no attack diagnostics: it holds by construction."
+            blocks.append((label, f'<p class="muted">{note}</p>'))
+            continue
+        rows = [
+            [
+                f'<span class="{"ok" if d.passed else "fail"}">{"passed" if d.passed else "FAILED"}</span>',
+                escape(d.name),
+                escape(d.evidence),
+            ]
+            for d in result.diagnostics
+        ]
+        blocks.append((label, table(["", "check", "evidence"], rows, raw=True)))
+    return section("diagnostics", "Diagnostics", titled(blocks))
+
+
+def count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "—"
+
+
+def identity_body(result: Result) -> str:
+    """Which model the Result is about: architecture, parameters, weights file and digest, training run."""
+    identity = readers.model_identity(result)
+    if identity is None:
+        parameters = result.model.get("parameters")
+        size = f", {parameters:,} parameters" if isinstance(parameters, int) else ""
+        return (
+            f'<p class="muted">{escape(readers.model_label(result))}{escape(size)}: no weights file or '
+            "training run recorded (a model built in memory, or a Result written before schema 1.5).</p>"
         )
     rows = [
-        [
-            f'<span class="{"ok" if d.passed else "fail"}">{"passed" if d.passed else "FAILED"}</span>',
-            escape(d.name),
-            escape(d.evidence),
-        ]
-        for d in result.diagnostics
+        ["architecture", identity.get("architecture", "—")],
+        ["source", identity.get("source", "—")],
+        ["parameters", count(identity.get("parameters"))],
+        ["weights file", identity.get("weights_file", "—")],
+        ["weights SHA-256", identity.get("weights_sha256", "—")],
     ]
-    return section("diagnostics", "Diagnostics", table(["", "check", "evidence"], rows, raw=True))
+    run = identity.get("training_run")
+    if run is not None:
+        rows += [
+            ["training run", run.get("id", "—")],
+            ["trained at", run.get("created_at", "—")],
+            ["training config SHA-256", run.get("config_sha256", "—")],
+            ["training method", run.get("method", "—")],
+            ["trained on", run.get("dataset", "—")],
+        ]
+    else:
+        rows.append(["training run", "not recorded in the model file"])
+    return table(["", ""], rows)
 
 
-def certification_section(result: Result) -> str:
-    curve = readers.certification_curve(result)
-    if curve is None:
-        return ""
-    chart = line_chart(
-        [Series(curve.name, curve.xs, curve.ys)],
-        title="certified accuracy against radius",
-        x_label="L2 radius",
-        y_label="certified accuracy",
-        markers=len(curve.xs) <= 30,
-    )
-    return section("certification", "Certification", chart)
-
-
-def other_sections(result: Result) -> str:
+def other_sections(results: Sequence[Result], labels: Sequence[str]) -> str:
     """Sections this report has no dedicated view for (e.g. training history), as collapsible JSON."""
     blocks = [
-        f"<details><summary>{escape(name)}</summary>"
-        f"<pre>{escape(json.dumps(value, indent=2, default=str))}</pre>"
-        "</details>"
-        for name, value in result.sections.items()
-        if name not in KNOWN_SECTIONS
+        (
+            label,
+            "".join(
+                f"<details><summary>{escape(name)}</summary>"
+                f"<pre>{escape(json.dumps(value, indent=2, default=str))}</pre>"
+                "</details>"
+                for name, value in result.sections.items()
+                if name not in KNOWN_SECTIONS
+            ),
+        )
+        for result, label in zip(results, labels, strict=True)
     ]
-    return section("more", "Other sections", "".join(blocks)) if blocks else ""
+    body = titled(blocks)
+    return section("more", "Other sections", body) if body else ""
 
 
-def environment_section(result: Result) -> str:
+def rate(value: float) -> str:
+    return f"{value:,.0f} per second"
+
+
+def timing_value(key: str, value: float) -> str:
+    """A timing entry in its unit: ``*_per_s`` is a rate, ``*_ms`` milliseconds, ``*_s`` seconds."""
+    if key.endswith("_per_s"):
+        return rate(value)
+    if key.endswith("_ms"):
+        return f"{value:.3f} ms"
+    if key.endswith("_s"):
+        return f"{value:.3f}s"
+    return f"{value:g}"
+
+
+def environment_body(result: Result) -> str:
     rows = [
         ["created", result.created_at],
         ["schema version", result.schema_version],
@@ -282,6 +282,6 @@ def environment_section(result: Result) -> str:
     ]
     if result.environment is not None:
         rows += [[k, str(v)] for k, v in result.environment.model_dump().items()]
-    rows += [[f"model {k}", str(v)] for k, v in result.model.items()]
-    rows += [[f"time {k}", f"{v:.3f}s" if k.endswith("_s") else f"{v:g}"] for k, v in result.timing.items()]
-    return section("environment", "Environment", table(["", ""], rows))
+    rows += [[f"model {k}", str(v)] for k, v in result.model.items() if k != "identity"]
+    rows += [[f"time {k}", timing_value(k, v)] for k, v in result.timing.items()]
+    return table(["", ""], rows)

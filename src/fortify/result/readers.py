@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from fortify.result.identity import IDENTITY, ModelIdentity
 from fortify.result.schema import Result
 from fortify.result.sections import CalibrationRecord, CertificationSection, DetectorRecord
 
@@ -46,6 +49,26 @@ class ClassRow:
 
 def threat_label(result: Result) -> str:
     return f"{result.threat.norm} {result.threat.eps:g}" if result.threat else "no threat"
+
+
+def model_identity(result: Result) -> ModelIdentity | None:
+    """``result.model["identity"]`` (architecture, parameters, weights file and SHA-256, training run)
+    when it is recorded and well-formed, else ``None`` (Results before 1.5, models built in memory)."""
+    raw = result.model.get("identity")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return IDENTITY.validate_python(raw)
+    except ValidationError:
+        return None
+
+
+def model_label(result: Result) -> str:
+    """What the report calls the model: its identity's architecture, else its module's class name."""
+    identity = model_identity(result) or {}
+    return str(
+        identity.get("architecture") or result.model.get("module") or result.model.get("arch") or "model"
+    )
 
 
 def detector_label(record: DetectorRecord) -> str:

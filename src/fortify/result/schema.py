@@ -6,6 +6,8 @@ else is refused with a clear error instead of being half-read.
 Later capabilities add their own sections (``sweep``, ``certification``, ``training``...) as optional
 fields, never by changing the meaning of an existing one. Since 1.3 the sections and the detector record
 are typed, one shape each (``fortify.result.sections``); older documents are read and brought to it.
+Since 1.5 ``model["identity"]`` says which model was evaluated (``fortify.result.identity``) and
+``environment.threads`` records torch's CPU thread count.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fortify._untrusted import guarded, load_json
 from fortify._version import __version__
 from fortify.result.gallery import GalleryEntry
+from fortify.result.identity import IDENTITY
 from fortify.result.sections import DetectorRecord, Sections, normalised_sections
 from fortify.types import FortifyError
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 
 
 def _major(version: str) -> int:
@@ -203,7 +206,11 @@ class Result(_Model):
         "audit (`fortify poison audit`, sections['poisoning'])",
     )
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    model: dict[str, Any] = Field(default_factory=dict)
+    model: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the model's own description (``Classifier.describe``); its 'identity' (1.5) is typed: "
+        "architecture, source, parameters, weights_file, weights_sha256, training_run",
+    )
     dataset: str | None = None
     threat: ThreatSpec | None = None
     suite: str | None = None
@@ -242,6 +249,14 @@ class Result(_Model):
         if isinstance(data, dict) and "sections" in data:
             return {**data, "sections": normalised_sections(data["sections"])}
         return data
+
+    @field_validator("model")
+    @classmethod
+    def _typed_identity(cls, model: dict[str, Any]) -> dict[str, Any]:
+        """``model["identity"]``, when present, has the one shape of ``ModelIdentity`` (1.5)."""
+        if "identity" not in model:
+            return model
+        return {**model, "identity": IDENTITY.validate_python(model["identity"])}
 
     @property
     def reliable(self) -> bool:

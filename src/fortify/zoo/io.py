@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import torch
 from pydantic import (
@@ -28,10 +28,11 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from fortify._files import atomic_write_bytes
+from fortify._files import atomic_write_bytes, file_sha256
 from fortify._untrusted import load_json
 from fortify._version import __version__
 from fortify.model import Classifier
+from fortify.result.identity import TRAINING_RUN, ModelIdentity, TrainingRun, new_training_run
 from fortify.types import FortifyError, UnsafeFileError
 from fortify.zoo.architectures import SPEC_ATTRIBUTE, names
 from fortify.zoo.architectures import create as create_zoo
@@ -58,6 +59,9 @@ def save(
     ``input_shape=(C, H, W)`` and, unless ``model`` is a ``Classifier``, ``num_classes``; ``ft.zoo.load``
     rebuilds it only with ``trust_code=True``. ``meta`` adds JSON-ready metadata (dataset, training
     method, metrics...); bounds, normalisation and the fortify version are recorded automatically.
+    A file with a ``training`` history (``TrainingHistory`` as JSON) and no ``training_run`` gets a new
+    ``training_run`` record (``fortify.result.identity.TrainingRun``: id, time, config digest), which
+    ``ft.zoo.load`` puts into the model's identity and so into every Result about it.
     """
     module, clf_meta = _unwrap(model)
     spec = getattr(module, SPEC_ATTRIBUTE, None)
@@ -69,6 +73,13 @@ def save(
     elif factory is not None:
         raise FortifyError("a zoo model is rebuilt by its architecture name; give no factory")
     record = {**spec, **clf_meta, **meta, "fortify_version": __version__}
+    if "training_run" in meta:
+        try:
+            TRAINING_RUN.validate_python(meta["training_run"])
+        except ValidationError as exc:
+            raise FortifyError(f"training_run: {_problems(exc)}") from exc
+    elif isinstance(meta.get("training"), Mapping):
+        record["training_run"] = _training_run(meta["training"], meta.get("dataset"))
     try:
         header = json.dumps(record)
     except TypeError as exc:
@@ -99,6 +110,17 @@ def _factory_spec(
     }
 
 
+def _training_run(training: Mapping[str, Any], dataset: Any) -> TrainingRun:
+    """A new run record for a training history: its digest covers the whole configuration."""
+    config = training.get("config")
+    method = training.get("method")
+    return new_training_run(
+        config if isinstance(config, Mapping) else training,
+        method=method if isinstance(method, str) else None,
+        dataset=dataset if isinstance(dataset, str) else None,
+    )
+
+
 MAX_HEADER_BYTES = 16 * 2**20
 """Largest metadata JSON read from a model file."""
 MAX_INPUT_VALUES = 2**24
@@ -119,6 +141,7 @@ class ModelMetadata(BaseModel):
     bounds: tuple[Number, Number] = (0.0, 1.0)
     mean: Number | list[Number] | None = Field(default=None)
     std: Number | list[Number] | None = Field(default=None)
+    training_run: TrainingRun | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelMetadata:
@@ -209,6 +232,8 @@ def load(
     ``trust_code=True`` (a file alone never imports anything). The metadata is validated and the
     architecture is first built on torch's ``meta`` device (no memory) and compared with the file's
     tensors, so a crafted file cannot make fortify allocate more than the weights it actually holds.
+    The classifier's ``identity`` (``fortify.result.identity.ModelIdentity``) names the architecture,
+    the parameter count, this file and the SHA-256 of its bytes, and the training run it records.
     """
     source = Path(path)
     meta = read_metadata(source)
@@ -254,7 +279,31 @@ def load(
         std=meta.get("std"),
     )
     clf.metadata = meta
+    clf.identity = file_identity(
+        meta["arch"], "factory" if "factory" in meta else "zoo", module, source, meta.get("training_run")
+    )
     return clf
+
+
+def file_identity(
+    architecture: str,
+    kind: str,
+    module: nn.Module,
+    weights: Path,
+    training_run: Mapping[str, Any] | None = None,
+) -> ModelIdentity:
+    """The identity of ``module`` loaded from the file ``weights``: ``kind`` is its ``source``
+    (``zoo``, ``factory`` or ``onnx``); the digest is of the file's bytes now, just after loading."""
+    identity: dict[str, Any] = {
+        "architecture": architecture[:300],
+        "source": kind,
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "weights_file": str(weights)[:1000],
+        "weights_sha256": file_sha256(weights),
+    }
+    if training_run:
+        identity["training_run"] = dict(training_run)
+    return cast(ModelIdentity, identity)
 
 
 def _first_line(exc: BaseException) -> str:
