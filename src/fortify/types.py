@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
-from torch import Tensor, nn
+if TYPE_CHECKING:  # torch is imported where it is used, so `import fortify` stays light
+    from torch import Tensor, nn
 
 Bounds: TypeAlias = tuple[float, float]
 """Inclusive (low, high) range of every input coordinate, in the model's input space."""
@@ -87,6 +88,8 @@ class Detected(Protocol):
 def is_detector(obj: object) -> bool:
     """True for an ``nn.Module`` with the ``DetectorLike`` methods (checked without reading ``threshold``,
     which raises until the detector is calibrated)."""
+    from torch import nn
+
     methods = ("score", "flagged", "calibrate", "describe")
     return isinstance(obj, nn.Module) and all(callable(getattr(obj, name, None)) for name in methods)
 

@@ -18,10 +18,13 @@ from fortify.attacks.catalog import CATALOG, lookup
 from fortify.attacks.runner import run_batched
 from fortify.cli.app import app
 from fortify.cli.common import (
+    BatchSize,
     DatasetName,
     Device,
     ModelArgs,
     ModelFile,
+    Seed,
+    Split,
     Threads,
     Weights,
     check_outputs,
@@ -117,15 +120,16 @@ def attack_command(
     norm: Annotated[str, typer.Option(help="linf, l2 or l0")] = "linf",
     n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 500,
     steps: Annotated[
-        int | None, typer.Option(min=1, help="iterations (queries for black-box attacks)")
+        int | None,
+        typer.Option(min=1, help="iterations (queries for black-box attacks); default: the attack's own"),
     ] = None,
-    split: str = "test",
-    seed: int = 0,
+    split: Split = "test",
+    seed: Seed = 0,
     target: Annotated[
         str | None,
         typer.Option(help="targeted attack: 'next' (label+1), 'random', or a class index (others only)"),
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 250,
+    batch_size: BatchSize = 250,
     save: Annotated[
         Path | None,
         typer.Option(help="write x_adv, x, y and predictions (safetensors) and the Result beside it (.json)"),

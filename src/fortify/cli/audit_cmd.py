@@ -16,6 +16,7 @@ from fortify.cli.common import (
     DatasetName,
     Device,
     ModelFile,
+    Seed,
     Threads,
     check_outputs,
     load_model_for,
@@ -77,7 +78,7 @@ def membership_command(
         int, typer.Option(min=1, help="lira: epochs per shadow (like the target's)")
     ] = 2,
     arch: Annotated[str | None, typer.Option(help="lira: shadow architecture (default: the model's)")] = None,
-    seed: int = 0,
+    seed: Seed = 0,
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:
@@ -129,7 +130,7 @@ def extraction_command(
     arch: Annotated[str, typer.Option(help="the student's architecture")] = "cnn-small",
     epochs: Annotated[int, typer.Option(min=1, help="student training epochs per budget")] = 5,
     n_test: Annotated[int, typer.Option(min=10, help="test images for accuracy and agreement")] = 1000,
-    seed: int = 0,
+    seed: Seed = 0,
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:

@@ -16,6 +16,8 @@ from fortify.cli.common import (
     Device,
     ModelArgs,
     ModelFile,
+    Seed,
+    Split,
     Threads,
     Weights,
     check_outputs,
@@ -53,8 +55,8 @@ def certify_command(
     radii: Annotated[str, typer.Option(help="L2 radii of the curve, comma-separated")] = ",".join(
         f"{r:g}" for r in DEFAULT_RADII
     ),
-    split: str = "test",
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    split: Split = "test",
+    seed: Seed = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="noisy copies per forward pass")] = 1000,
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
     device: Device = "auto",

@@ -50,7 +50,25 @@ MLFLOW_STORE_HELP = (
 )
 """Where ``--mlflow`` writes (``fortify.report.mlflow.store_uri`` with its default run folder)."""
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")]
-Threads = Annotated[int | None, typer.Option(help="CPU threads for torch")]
+Threads = Annotated[
+    int | None, typer.Option(help="CPU threads for torch (default: every CPU of this machine)")
+]
+Split = Annotated[
+    str,
+    typer.Option(
+        help="which part of --data to use: test or train (folder:PATH and npz:FILE data without their own "
+        "splits: every fifth sample in sorted order is test, the rest train)"
+    ),
+]
+Seed = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="seed of every random choice of the run (random starts and restarts, noise, sampling); "
+        "recorded in the Result, so a run can be repeated",
+    ),
+]
+BatchSize = Annotated[int, typer.Option(min=1, help="inputs per forward pass (memory vs speed)")]
 
 
 def setup_torch(threads: int | None, device: str) -> torch.device:

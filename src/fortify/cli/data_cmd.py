@@ -9,10 +9,13 @@ from typing import Annotated
 import typer
 
 from fortify import data as datasets
-from fortify.cli.app import data_app
+from fortify.cli.app import app
 from fortify.cli.render import console
 from fortify.data import fashion_mnist
 from fortify.types import DataError
+
+data_app = typer.Typer(help="Datasets: where they are, fetching them, fingerprints.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 
 @data_app.command("list")

@@ -14,7 +14,13 @@ from rich.table import Table
 from fortify import data as datasets
 from fortify import zoo
 from fortify.cli.app import app
-from fortify.cli.common import Device, Threads, check_output_folder, setup_torch
+from fortify.cli.common import (
+    Device,
+    Seed,
+    Threads,
+    check_output_folder,
+    setup_torch,
+)
 from fortify.cli.progress import bars
 from fortify.cli.render import console, pct, results_table
 from fortify.cli.train_cmd import train_and_save
@@ -32,13 +38,15 @@ def demo_command(
     out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/demo"),
     epochs: Annotated[int, typer.Option(min=1, help="training epochs when a model must be trained")] = 1,
     n: Annotated[int, typer.Option(min=1, help="test images to attack")] = 1000,
-    eps: Annotated[list[float] | None, typer.Option(help="Linf radii (repeatable)")] = None,
+    eps: Annotated[
+        list[float] | None, typer.Option(help="Linf radii (repeatable; default: 0.05 and 0.1)")
+    ] = None,
     harden_n: Annotated[
         int, typer.Option(min=0, help="training images for the fast-AT fine-tune (0 skips)")
     ] = 10000,
     harden_epochs: Annotated[int, typer.Option(min=1, help="fast-AT fine-tuning epochs")] = 1,
     retrain: Annotated[bool, typer.Option(help="train again even if runs/demo has a model")] = False,
-    seed: int = 0,
+    seed: Seed = 0,
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:

@@ -1,4 +1,8 @@
-"""Entry point of the `fortify` command: user errors become one line on stderr and exit code 2."""
+"""Entry point of the `fortify` command: user errors become one line on stderr and exit code 2.
+
+Command modules are imported when their command runs (``fortify.cli.app.COMMANDS``), so
+``fortify --help`` and ``fortify --version`` never import torch.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,7 @@ from types import FrameType
 
 import typer
 
-from fortify.cli import (  # noqa: F401  (commands register on import)
-    attack_cmd,
-    audit_cmd,
-    certify_cmd,
-    data_cmd,
-    demo_cmd,
-    evaluate_cmd,
-    gate_cmd,
-    guard_cmd,
-    poison_cmd,
-    progress,
-    report_cmd,
-    serve_cmd,
-    sweep_cmd,
-    train_cmd,
-)
+from fortify.cli import progress
 from fortify.cli.app import app
 from fortify.cli.render import err_console
 from fortify.types import FortifyError

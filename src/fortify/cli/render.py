@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from fortify.result import Result
+if TYPE_CHECKING:  # `fortify --help` imports this module: no Result (and no torch) at import time
+    from fortify.result import Result
 
 console = Console()
 err_console = Console(stderr=True)

@@ -11,10 +11,13 @@ from rich.table import Table
 from fortify import data as datasets
 from fortify.cli.app import app
 from fortify.cli.common import (
+    BatchSize,
     DatasetName,
     Device,
     ModelArgs,
     ModelFile,
+    Seed,
+    Split,
     Threads,
     Weights,
     check_outputs,
@@ -49,9 +52,9 @@ def sweep_command(
     n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 1000,
     suite: Annotated[str, typer.Option(help=f"attack suite: {', '.join(suite_names())}")] = "standard",
     refine: Annotated[bool, typer.Option(help="run the suite where minimal distances leave doubt")] = True,
-    split: str = "test",
-    seed: int = 0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 250,
+    split: Split = "test",
+    seed: Seed = 0,
+    batch_size: BatchSize = 250,
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
     device: Device = "auto",
     threads: Threads = None,

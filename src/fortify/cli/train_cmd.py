@@ -20,6 +20,7 @@ from fortify.cli.common import (
     DatasetName,
     Device,
     ModelArgs,
+    Seed,
     Threads,
     Weights,
     check_output_folder,
@@ -178,29 +179,41 @@ def train_command(
     ] = "cnn-small",
     weights: Weights = None,
     model_arg: ModelArgs = None,
-    method: Annotated[str, typer.Option(help="standard, pgd, fast, trades, noise...")] = "standard",
-    eps: Annotated[float | None, typer.Option(help="radius adversarial methods train against")] = None,
+    method: Annotated[
+        str, typer.Option(help=f"training method: {', '.join(method_names())} (README: Hardening)")
+    ] = "standard",
+    eps: Annotated[
+        float | None,
+        typer.Option(help="radius adversarial methods train against (needed by pgd, fast and trades)"),
+    ] = None,
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
-    epochs: Annotated[int, typer.Option(min=1)] = 2,
-    lr: Annotated[float, typer.Option(min=0.0)] = 1e-3,
-    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    epochs: Annotated[int, typer.Option(min=1, help="passes over the training set")] = 2,
+    lr: Annotated[float, typer.Option(min=0.0, help="learning rate (the peak of a schedule)")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(min=1, help="training mini-batch size")] = 128,
     optimizer: Annotated[str, typer.Option(help="adam or sgd (momentum 0.9)")] = "adam",
-    weight_decay: Annotated[float, typer.Option(min=0.0)] = 0.0,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="the optimizer's weight decay")] = 0.0,
     lr_schedule: Annotated[str, typer.Option(help="constant, cosine or cyclic")] = "constant",
     eps_ramp: Annotated[
         float, typer.Option(help="fraction of training over which eps ramps up from 0")
     ] = 0.0,
-    steps: Annotated[int | None, typer.Option(help="inner attack steps (pgd, trades)")] = None,
-    alpha: Annotated[float | None, typer.Option(help="fast: step as a fraction of eps")] = None,
+    steps: Annotated[int | None, typer.Option(help="inner attack steps (pgd, trades; default 10)")] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(help="fast: step as a fraction of eps (default 1.0 for n-fgsm, 1.25 for fgsm-rs)"),
+    ] = None,
     variant: Annotated[str | None, typer.Option(help="fast: n-fgsm (default) or fgsm-rs")] = None,
-    beta: Annotated[float | None, typer.Option(help="trades: robustness weight")] = None,
-    clean_ratio: Annotated[float | None, typer.Option(help="pgd: weight of the clean loss")] = None,
-    sigma: Annotated[float | None, typer.Option(help="noise, consistency: Gaussian noise level")] = None,
+    beta: Annotated[float | None, typer.Option(help="trades: robustness weight (default 6.0)")] = None,
+    clean_ratio: Annotated[
+        float | None, typer.Option(help="pgd: weight of the clean loss (default 0.0)")
+    ] = None,
+    sigma: Annotated[
+        float | None, typer.Option(help="noise, consistency: Gaussian noise level (default 0.25)")
+    ] = None,
     val_n: Annotated[
         int, typer.Option(min=0, help="hold out the last N training samples for validation")
     ] = 0,
     early_stopping: Annotated[
-        int | None, typer.Option(help="stop after N epochs without improvement")
+        int | None, typer.Option(help="stop after N epochs without improvement (default: never)")
     ] = None,
     init: Annotated[
         Path | None,
@@ -215,9 +228,11 @@ def train_command(
             help="leave out the training samples listed in this JSON (`fortify poison inspect --out`)"
         ),
     ] = None,
-    n: Annotated[int | None, typer.Option(help="use only the first N training samples")] = None,
+    n: Annotated[
+        int | None, typer.Option(help="use only the first N training samples (default: all)")
+    ] = None,
     test_n: Annotated[int, typer.Option(min=1, help="test images for the final PGD-20 accuracy")] = 1000,
-    seed: int = 0,
+    seed: Seed = 0,
     out: Annotated[Path, typer.Option(help="run folder: model.safetensors and train.json go here")] = Path(
         "runs/train"
     ),
