@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fortify-installed
 EXTRAS ?= dev,mlflow,onnx,serve,serve-test
 
-.PHONY: demo test test-slow bench lint typecheck data venv clean
+.PHONY: demo test test-slow bench lint typecheck docs data venv clean
 
 venv: $(STAMP)
 
@@ -49,5 +49,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# the API reference from the docstrings (mkdocs.yml, docs/); --strict: a broken reference fails the build
+docs: $(STAMP)
+	@$(PY) -c "import mkdocstrings_handlers.python" 2>/dev/null || $(PY) -m pip install --quiet -e ".[docs]"
+	$(VENV)/bin/mkdocs build --strict --quiet
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

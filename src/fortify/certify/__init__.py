@@ -1,9 +1,10 @@
 """Certified L2 robustness by randomized smoothing (Cohen, Rosenfeld & Kolter, ICML 2019).
 
->>> smooth = ft.certify.Smooth(clf, sigma=0.25)
->>> prediction, radius, _ = smooth.certify(x, n0=100, n=10_000, alpha=0.001)
->>> result = ft.certify.certified_accuracy(smooth, x, y, radii=[0, 0.25, 0.5], n=10_000)
->>> result.sections["certification"]["certified_accuracy"]
+Examples:
+    >>> smooth = ft.certify.Smooth(clf, sigma=0.25)
+    >>> prediction, radius, _ = smooth.certify(x, n0=100, n=10_000, alpha=0.001)
+    >>> result = ft.certify.certified_accuracy(smooth, x, y, radii=[0, 0.25, 0.5], n=10_000)
+    >>> result.sections["certification"]["certified_accuracy"]
 """
 
 from fortify.certify.accuracy import (
