@@ -52,7 +52,7 @@ def _save(out: Path, data: str, clf: Classifier, name: str, section: dict[str, A
         kind="audit",
         dataset=data,
         model=clf.describe(),
-        environment=Environment.capture(),
+        environment=Environment.capture(str(clf.device)),
         sections=cast(Sections, {name: section}),
         **fields,
     ).save(str(out))

@@ -32,7 +32,7 @@ from fortify.cli.render import console, pct
 from fortify.data.provenance import tensor_fingerprint
 from fortify.model import Classifier
 from fortify.result import Environment, Result, ThreatSpec, TrainingSection
-from fortify.result.identity import new_training_run
+from fortify.result.identity import new_training_run, training_settings
 from fortify.threat import make_threat
 from fortify.training import TrainConfig, TrainingHistory, method_names, train
 from fortify.types import FortifyError
@@ -121,7 +121,7 @@ def train_and_save(
         robust = robust_accuracy(pgd, clf, x_test[:test_n], y_test[:test_n], threat, batch_size=250)
         metrics[f"test_pgd{TEST_PGD_STEPS}_accuracy"] = robust
     training = cast(TrainingSection, history.model_dump())
-    run = new_training_run(history.config, method=history.method, dataset=dataset)
+    run = new_training_run(training_settings(training), method=history.method, dataset=dataset)
     lineage: dict[str, Any] = {"finetuned_from": str(init)} if init is not None else {}
     if init is not None and "weights_sha256" in clf.identity:
         lineage["finetuned_from_sha256"] = clf.identity["weights_sha256"]

@@ -195,9 +195,13 @@ def summary_card(result: Result) -> str:
     )
 
 
-def _lowest(rows: Sequence[Row], value: str) -> tuple[float, Row] | None:
+def _lowest(rows: Sequence[Row], value: str, sign: float = 1.0) -> tuple[float, Row] | None:
+    """The row with the lowest ``value`` (highest for ``sign=-1``); ties go to the first label and
+    threat in sorted order, so the Results' order never decides what the summary names."""
     found = [(getattr(r, value), r) for r in rows if getattr(r, value) is not None]
-    return min(found, key=lambda item: item[0]) if found else None
+    if not found:
+        return None
+    return min(found, key=lambda item: (sign * item[0], item[1].label, item[1].where))
 
 
 def pessimistic_card(results: Sequence[Result], rows: Sequence[Row], labels: Sequence[str]) -> str:
@@ -212,9 +216,8 @@ def pessimistic_card(results: Sequence[Result], rows: Sequence[Row], labels: Seq
     if robust is not None:
         where = f"{robust[1].where}, {robust[1].label}"
         metrics.append(metric(f"lowest robust accuracy (worst case; {where})", pct(robust[0]), "main"))
-    rates = [(r.attack_success, r) for r in attacked if r.attack_success is not None]
-    if rates:
-        worst = max(rates, key=lambda item: item[0])
+    worst = _lowest(attacked, "attack_success", sign=-1.0)
+    if worst is not None:
         metrics.append(metric(f"highest attack success rate ({worst[1].label})", pct(worst[0])))
     lowest_certified = _lowest([r for r in certified if r.radius], "robust")
     if lowest_certified is not None:

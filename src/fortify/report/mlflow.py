@@ -28,6 +28,7 @@ from pathlib import Path
 from fortify._files import atomic_write_text
 from fortify.report.page import write_html
 from fortify.result import Result, readers
+from fortify.result.identity import training_settings
 from fortify.types import FortifyError
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ def params_of(result: Result) -> dict[str, str]:
     """Flat string parameters describing how the result was produced.
 
     Nested mappings are flattened with dots (``model.identity.weights_sha256``,
-    ``train.method_options.steps``); a training Result's settings become ``train.<name>``, its
-    method options ``train.method_options.<name>``. Keys are cut to 250 characters, values to 500.
+    ``train.method_options.steps``); a training Result's settings (``training_settings``: method,
+    seed, the loop's config) become ``train.<name>``, its method options ``train.method_options.<name>``. Keys are cut to 250 characters, values to 500.
     """
     params: dict[str, object] = {
         "kind": result.kind,
@@ -71,8 +72,7 @@ def params_of(result: Result) -> dict[str, str]:
         params |= {f"env.{k}": v for k, v in result.environment.model_dump().items()}
     training = result.sections.get("training")
     if training is not None:
-        config = training.get("config") or {"method": training.get("method"), **training.get("options", {})}
-        params |= _flat("train", config)
+        params |= _flat("train", training_settings(training))
     return {_key(key)[:250]: str(value)[:500] for key, value in params.items() if value is not None}
 
 

@@ -36,7 +36,7 @@ Label = Annotated[str, StringConstraints(max_length=300)]
 @with_config(ConfigDict(extra="forbid"))
 class TrainingRun(TypedDict, total=False):
     """The training run a model file came from: ``id``, ``created_at`` (ISO 8601, UTC),
-    ``config_sha256`` (``config_digest`` of its settings), ``method`` and ``dataset``."""
+    ``config_sha256`` (``config_digest`` of its ``training_settings``), ``method`` and ``dataset``."""
 
     id: RunId
     created_at: Annotated[str, StringConstraints(max_length=40)]
@@ -62,6 +62,19 @@ class ModelIdentity(TypedDict, total=False):
 
 IDENTITY = TypeAdapter(ModelIdentity)
 TRAINING_RUN = TypeAdapter(TrainingRun)
+
+
+def training_settings(training: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting of a training run from its history (``TrainingHistory`` as JSON): ``method``,
+    ``seed``, ``method_options`` and the loop's ``config`` (epochs, lr, batch size...), flat."""
+    config = training.get("config")
+    options = training.get("options")
+    return {
+        "method": training.get("method"),
+        "seed": training.get("seed"),
+        **(dict(config) if isinstance(config, Mapping) else {}),
+        "method_options": dict(options) if isinstance(options, Mapping) else {},
+    }
 
 
 def config_digest(config: Mapping[str, Any]) -> str:

@@ -256,7 +256,13 @@ class Result(_Model):
         """``model["identity"]``, when present, has the one shape of ``ModelIdentity`` (1.5)."""
         if "identity" not in model:
             return model
-        return {**model, "identity": IDENTITY.validate_python(model["identity"])}
+        try:
+            identity = IDENTITY.validate_python(model["identity"])
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(["identity", *(str(part) for part in first["loc"])])
+            raise ValueError(f"{where}: {first['msg']}") from None
+        return {**model, "identity": identity}
 
     @property
     def reliable(self) -> bool:

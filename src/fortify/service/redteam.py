@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fortify.result import AttackRecord, Result, SampleRecord, ThreatSpec
+from fortify.result import AttackRecord, Environment, Result, SampleRecord, ThreatSpec
 from fortify.service.client import EndpointError, RemoteBlackBox
 from fortify.threat import Threat
 from fortify.types import FortifyError
@@ -105,6 +105,7 @@ def evaluate_endpoint(
         per_attack=[record],
         samples=samples,
         timing={"total_s": time.perf_counter() - t0, "attack_s": attack_s},
+        environment=Environment.capture("cpu"),  # this side's attack arithmetic; the model is remote
         sections={"endpoint": section},
     )
 

@@ -32,7 +32,13 @@ from fortify._files import atomic_write_bytes, file_sha256
 from fortify._untrusted import load_json
 from fortify._version import __version__
 from fortify.model import Classifier
-from fortify.result.identity import TRAINING_RUN, ModelIdentity, TrainingRun, new_training_run
+from fortify.result.identity import (
+    TRAINING_RUN,
+    ModelIdentity,
+    TrainingRun,
+    new_training_run,
+    training_settings,
+)
 from fortify.types import FortifyError, UnsafeFileError
 from fortify.zoo.architectures import SPEC_ATTRIBUTE, names
 from fortify.zoo.architectures import create as create_zoo
@@ -111,11 +117,10 @@ def _factory_spec(
 
 
 def _training_run(training: Mapping[str, Any], dataset: Any) -> TrainingRun:
-    """A new run record for a training history: its digest covers the whole configuration."""
-    config = training.get("config")
+    """A new run record for a training history: its digest covers every setting of the run."""
     method = training.get("method")
     return new_training_run(
-        config if isinstance(config, Mapping) else training,
+        training_settings(training),
         method=method if isinstance(method, str) else None,
         dataset=dataset if isinstance(dataset, str) else None,
     )
