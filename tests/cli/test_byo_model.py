@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 
@@ -39,6 +40,10 @@ def test_evaluate_builds_the_users_model_from_its_import_path(weights, tmp_path)
     assert models.CALLS[before:] == [{"width": 3, "num_classes": 4}]
     result = ft.Result.load(str(out))
     assert result.n_samples == 8 and 0.0 <= result.robust_accuracy <= result.clean_accuracy
+    identity = result.model["identity"]  # which model: the import path typed and the weights read
+    assert identity["architecture"] == FACTORY and identity["source"] == "factory"
+    assert identity["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert identity["parameters"] == sum(p.numel() for p in models.tiny_cnn(width=3).parameters())
 
 
 def test_attack_and_sweep_take_the_same_options(weights, tmp_path):
@@ -130,7 +135,11 @@ def test_an_onnx_file_is_evaluated_white_box(tiny_cnn, tmp_path):
     path = tmp_path / "tiny.onnx"
     _export(clf.module, x[:2], str(path))
     code, out = _evaluate(path, tmp_path)
-    assert code == 0 and ft.Result.load(str(out)).n_samples == 8
+    result = ft.Result.load(str(out))
+    assert code == 0 and result.n_samples == 8
+    identity = result.model["identity"]
+    assert identity["source"] == "onnx" and identity["architecture"] == "onnx:tiny.onnx"
+    assert identity["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_train_builds_fine_tunes_and_saves_the_users_model(tmp_path):

@@ -26,7 +26,9 @@ def test_metrics_put_each_eps_on_its_own_step():
 def test_params_describe_threat_suite_model_and_attacks():
     result = make_result()
     params = track.params_of(result)
-    assert params["threat.norm"] == "linf" and params["threat.eps"] == "0.1" and params["suite"] == result.suite
+    assert (
+        params["threat.norm"] == "linf" and params["threat.eps"] == "0.1" and params["suite"] == result.suite
+    )
     assert params["attack.pgd.steps"] == "20" and params["model.module"] == "TinyCNN"
     assert all(isinstance(v, str) for v in params.values())
     assert "attack._script_alert__x___/script_.steps" in track.params_of(make_result(attack_name=HOSTILE))

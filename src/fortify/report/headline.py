@@ -252,13 +252,14 @@ def measurements_table(rows: Sequence[Row]) -> str:
         ]
         for r in rows
     ]
+    certified = any(r.certified for r in rows)
     headers = [
         "result",
         "kind",
         "threat",
         "samples",
-        "clean (smoothed, for certificates)",
-        "robust (certified, for certificates)",
+        "clean (smoothed, for certificates)" if certified else "clean",
+        "robust (certified, for certificates)" if certified else "robust (worst case)",
         "attack success",
         "reliable",
     ]

@@ -54,7 +54,8 @@ def params_of(result: Result) -> dict[str, str]:
 
     Nested mappings are flattened with dots (``model.identity.weights_sha256``,
     ``train.method_options.steps``); a training Result's settings (``training_settings``: method,
-    seed, the loop's config) become ``train.<name>``, its method options ``train.method_options.<name>``. Keys are cut to 250 characters, values to 500.
+    seed, the loop's config) become ``train.<name>``, its method options
+    ``train.method_options.<name>``. Keys are cut to 250 characters, values to 500.
     """
     params: dict[str, object] = {
         "kind": result.kind,

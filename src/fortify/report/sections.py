@@ -190,7 +190,10 @@ def diagnostics_section(results: Sequence[Result], labels: Sequence[str]) -> str
         if not result.diagnostics:
             note = "No diagnostics were run for this result."
             if result.kind == "certification":
-                note = "A certificate carries no attack diagnostics: its guarantee is statistical (1 − alpha per certificate)."
+                note = (
+                    "A certificate carries no attack diagnostics: its guarantee is statistical "
+                    "(1 − alpha per certificate)."
+                )
             blocks.append((label, f'<p class="muted">{note}</p>'))
             continue
         rows = [

@@ -20,8 +20,8 @@ from fortify._untrusted import guarded, load_json
 from fortify.result.identity import Sha256
 from fortify.types import FortifyError
 
-GATE_FORMAT = "fortify-gate"
-GATE_VERSION = "1.0"
+GATE_FORMAT: Literal["fortify-gate"] = "fortify-gate"
+GATE_VERSION: Literal["1.0"] = "1.0"
 MAX_GATE_BYTES = 4 * 2**20
 """Largest gate record read (a policy has a few dozen checks)."""
 Text = Annotated[str, StringConstraints(max_length=2000)]

@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import torch
 from pydantic import (
@@ -34,7 +34,6 @@ from fortify._version import __version__
 from fortify.model import Classifier
 from fortify.result.identity import (
     TRAINING_RUN,
-    ModelIdentity,
     TrainingRun,
     new_training_run,
     training_settings,
@@ -296,9 +295,11 @@ def file_identity(
     module: nn.Module,
     weights: Path,
     training_run: Mapping[str, Any] | None = None,
-) -> ModelIdentity:
-    """The identity of ``module`` loaded from the file ``weights``: ``kind`` is its ``source``
-    (``zoo``, ``factory`` or ``onnx``); the digest is of the file's bytes now, just after loading."""
+) -> dict[str, Any]:
+    """The identity of ``module`` loaded from the file ``weights``, in the shape of
+    ``fortify.result.identity.ModelIdentity`` (checked when a Result holding it is built): ``kind``
+    is its ``source`` (``zoo``, ``factory`` or ``onnx``); the digest is of the file's bytes now,
+    just after loading."""
     identity: dict[str, Any] = {
         "architecture": architecture[:300],
         "source": kind,
@@ -308,7 +309,7 @@ def file_identity(
     }
     if training_run:
         identity["training_run"] = dict(training_run)
-    return cast(ModelIdentity, identity)
+    return identity
 
 
 def _first_line(exc: BaseException) -> str:
