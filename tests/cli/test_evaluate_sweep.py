@@ -40,7 +40,7 @@ def test_sweep_writes_a_curve(model_file, tmp_path, capsys):
     assert main(args) == 0
     data = json.loads(out.read_text())
     assert data["sweep"]["epsilons"] == [0.1, 0.3] and data["sweep"]["method"] == "min-norm"
-    assert data["schema_version"] == "1.4"
+    assert data["schema_version"] == ft.result.SCHEMA_VERSION
     assert "robust accuracy" in capsys.readouterr().out
 
 
