@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import fortify as ft
 from fortify.gate import Policy, check, junit_xml, load_policy
+from fortify.result import Diagnostic
 from tests.report.factories import make_result
 
 GOOD_POLICY = """
@@ -62,6 +63,7 @@ def test_a_good_result_passes_every_check():
         "max attack success rate",
         "min robust accuracy at eps 0.1",
         "all diagnostics passed",
+        "evidence from a full attack suite",
     ]
 
 
@@ -97,6 +99,31 @@ def test_unreliable_or_undiagnosed_results_fail_with_the_reason():
     assert check(Policy(require_reliable=False), [make_result(diagnostics=[])]).passed
 
 
+def test_a_smoke_test_suite_is_not_release_evidence_unless_the_policy_allows_it():
+    quick = make_result(suite="quick", smoke_test=True)
+    outcome = check(Policy(), [quick, make_result()])
+    assert [c.name for c in outcome.failures] == ["evidence from a full attack suite"]
+    assert "quick" in outcome.failures[0].measured and "--suite standard" in outcome.failures[0].detail
+    assert check(Policy(), [make_result(suite="quick")]).failures  # a 1.4 quick result, no flag
+    assert check(Policy(allow_smoke_tests=True), [quick]).passed
+
+
+def test_a_model_finding_is_named_but_does_not_make_the_evaluation_unreliable():
+    masking = Diagnostic(
+        name="gradient_masking",
+        passed=False,
+        evidence="zero input gradients: attacked with BPDA",
+        scope="model",
+    )
+    result = make_result()
+    result = result.model_copy(update={"diagnostics": [*result.diagnostics, masking]})
+    assert result.reliable
+    reliability = next(c for c in check(Policy(), [result]).checks if c.name == "all diagnostics passed")
+    assert reliability.passed and "BPDA" in reliability.detail and reliability.measured == "2/2 passed"
+    broken = result.model_copy(update={"diagnostics": [masking.model_copy(update={"scope": "evaluation"})]})
+    assert not broken.reliable and not check(Policy(), [broken]).passed
+
+
 def test_certificates_are_not_asked_for_attack_diagnostics():
     full = make_result(full=True)
     certificate = full.model_copy(update={"kind": "certification", "diagnostics": []})
@@ -130,7 +157,7 @@ def test_the_robust_accuracy_verdict_is_exactly_the_comparison(robust, required)
 def test_junit_xml_has_one_testcase_per_check_and_failures_with_messages():
     outcome = check(Policy(min_clean_accuracy=0.95, max_attack_success_rate=0.9), [make_result()])
     suite = ElementTree.fromstring(junit_xml(outcome)).find("testsuite")
-    assert suite is not None and suite.get("tests") == "3" and suite.get("failures") == "1"
+    assert suite is not None and suite.get("tests") == "4" and suite.get("failures") == "1"
     failure = suite.find("testcase[@name='min clean accuracy']/failure")
     assert failure is not None and failure.get("message") == "measured 90.0%, required >= 95.0%"
 

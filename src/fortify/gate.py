@@ -12,7 +12,8 @@ A policy is a YAML (or JSON) mapping; every key is optional and unknown keys are
                                       # Result, the guard's own one-input p50 minus its bare model's
     min_clean_accuracy_ratio: 0.95    # clean accuracy / the --baseline's clean accuracy
     max_review_rate: 0.10             # a guard's share of clean inputs not ACCEPTED
-    require_reliable: true            # every diagnostic passed (the default)
+    require_reliable: true            # every check of the evaluation passed (the default)
+    allow_smoke_tests: false          # accept a smoke-test suite (quick) as release evidence
     min_certified_accuracy: {0.25: 0.6}   # L2 radius -> certified accuracy
 
 Several results may be gated together (e.g. one per eps); each number is then taken at its most
@@ -58,6 +59,7 @@ class Policy(BaseModel):
     min_clean_accuracy_ratio: Number | None = Field(default=None, gt=0.0, le=10.0)
     max_review_rate: Number | None = Fraction
     require_reliable: StrictBool = True
+    allow_smoke_tests: StrictBool = False
     min_certified_accuracy: dict[float, Number] = Field(default_factory=dict)
 
     def needs_baseline(self, results: Sequence[Result] = ()) -> list[str]:
@@ -215,21 +217,48 @@ def check(policy: Policy, results: Sequence[Result], baseline: Result | None = N
     if policy.require_reliable and evaluations:
         # diagnostics check attacks; certificates and training runs have none to carry
         checks.append(_reliability(evaluations))
+    if evaluations:
+        checks.append(_full_suites(evaluations, policy.allow_smoke_tests))
     if baseline is not None:
         checks += _relative_checks(policy, results, baseline, clean)
     return GateOutcome(checks)
 
 
 def _reliability(results: Sequence[Result]) -> Check:
-    failed = [d for r in results for d in r.diagnostics if not d.passed]
-    ran = sum(len(r.diagnostics) for r in results)
+    """Every check of the evaluation passed; findings about the model (``scope="model"``, e.g. gradient
+    masking the evaluation compensated for) are named in the detail but do not fail the gate."""
+    ran = [d for r in results for d in r.diagnostics if d.scope == "evaluation"]
+    failed = [d for d in ran if not d.passed]
+    findings = [d for r in results for d in r.diagnostics if d.scope == "model" and not d.passed]
     detail = "; ".join(f"{d.name}: {d.evidence}" for d in failed)
-    if ran == 0:
+    if findings:
+        noted = "; ".join(f"{d.name}: {d.evidence}" for d in findings)
+        detail = f"{detail}; model findings (compensated): {noted}" if detail else f"model findings: {noted}"
+    if not ran:
         return Check(
             "all diagnostics passed", False, "none ran", "all passed", "the results carry no diagnostics"
         )
     return Check(
-        "all diagnostics passed", not failed, f"{ran - len(failed)}/{ran} passed", "all passed", detail
+        "all diagnostics passed",
+        not failed,
+        f"{len(ran) - len(failed)}/{len(ran)} passed",
+        "all passed",
+        detail,
+    )
+
+
+def _full_suites(results: Sequence[Result], allowed: bool) -> Check:
+    """No evaluation comes from a smoke-test suite (``quick``), unless the policy allows it."""
+    smoke = [r.suite or "?" for r in results if r.smoke_test or r.suite == "quick"]
+    measured = f"smoke test ({', '.join(sorted(set(smoke)))})" if smoke else "full suites"
+    detail = (
+        "a smoke-test suite is not evidence of robustness: evaluate with --suite standard (or strong), "
+        "or set allow_smoke_tests: true in the policy"
+        if smoke and not allowed
+        else ""
+    )
+    return Check(
+        "evidence from a full attack suite", not smoke or allowed, measured, "not a smoke test", detail
     )
 
 

@@ -71,16 +71,20 @@ def test_wrong_output_width_or_1d_outputs_are_a_clear_error(attack, head, shape)
 
 
 @pytest.mark.parametrize(
-    ("head", "evidence"),
-    [(_Head(4, softmax=True), "are probabilities"), (_Head(4, nan=True), "NaN or infinite outputs")],
+    ("head", "evidence", "scope"),
+    [
+        (_Head(4, softmax=True), "are probabilities", "model"),  # compensated: attacked through the log
+        (_Head(4, nan=True), "NaN or infinite outputs", "evaluation"),
+    ],
 )
-def test_nan_or_probability_outputs_make_a_result_unreliable(head, evidence):
+def test_nan_or_probability_outputs_fail_the_output_check(head, evidence, scope):
     clf = ft.Classifier(head, num_classes=4)
     x, y = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(1)), torch.randint(0, 4, (12,))
     result = ft.evaluate(clf, x, y, ft.Linf(0.1), suite="quick")
     check = next(d for d in result.diagnostics if d.name == "outputs_are_logits")
-    assert not check.passed and evidence in check.evidence
-    assert not result.reliable
+    assert not check.passed and evidence in check.evidence and check.scope == scope
+    if scope == "evaluation":
+        assert not result.reliable  # NaN outputs: no attack can be trusted
 
 
 def test_finite_logits_pass_the_output_check(tiny_cnn):

@@ -99,6 +99,8 @@ def test_own_model_and_png_folder_train_evaluate_and_gate_from_the_cli(fortify_e
         "0.01",
         "--n",
         "24",
+        "--suite",
+        "standard",
         "--out",
         "eval.json",
     )

@@ -37,7 +37,7 @@ def test_cli_exit_0_on_pass_and_1_on_fail_with_junit(files, capsys):
         ]
     )
     out = capsys.readouterr().out
-    assert code == 1 and "GATE FAILED: 2 of 3 checks failed" in out and "min clean accuracy" in out
+    assert code == 1 and "GATE FAILED: 2 of 4 checks failed" in out and "min clean accuracy" in out
     assert ElementTree.parse(junit).getroot().find("testsuite").get("failures") == "2"
 
 

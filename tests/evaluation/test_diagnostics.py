@@ -28,6 +28,7 @@ def test_every_result_carries_the_sanity_checks_with_their_cost(tiny_cnn):
     names = {d.name for d in result.diagnostics}
     assert names == {
         "outputs_are_logits",
+        "gradient_masking",
         "randomness",
         "gradients",
         "iterative_vs_single_step",
@@ -83,3 +84,45 @@ def test_margin_loss_is_positive_exactly_when_misclassified():
     logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
     loss = checks.margin_loss(logits, torch.tensor([0, 0]))
     assert loss[0] < 0 < loss[1]
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self, module: torch.nn.Module, factor: float) -> None:
+        super().__init__()
+        self.module, self.factor = module, factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x) * self.factor
+
+
+def _failed(result: ft.Result) -> dict[str, ft.result.Diagnostic]:
+    return {d.name: d for d in result.diagnostics if not d.passed}
+
+
+def test_a_model_that_masks_gradients_never_passes_every_check_even_when_the_suite_compensates(tiny_cnn):
+    clf, x, y = tiny_cnn
+    saturated = ft.Classifier(_Scaled(clf, 1e4), num_classes=clf.num_classes)
+    result = ft.evaluate(saturated, x[:32], y[:32], ft.Linf(0.3), suite="quick")
+    masking = _failed(result)["gradient_masking"]
+    assert masking.scope == "model" and "cross-entropy gradients vanish" in masking.evidence
+    assert "DLR" in masking.evidence and result.robust_accuracy <= 0.1  # the suite found the truth
+    assert result.reliable  # ...so the number is trusted, while the finding is still reported
+    quantised = ft.evaluate(behind(clf, Quantize()), x[:32], y[:32], ft.Linf(0.3), suite="quick")
+    masking = _failed(quantised)["gradient_masking"]
+    assert "zero input gradients" in masking.evidence and "BPDA" in masking.evidence
+    plain = ft.evaluate(clf, x[:32], y[:32], ft.Linf(0.3), suite="quick")
+    assert "gradient_masking" not in _failed(plain)
+
+
+def test_probability_outputs_are_named_and_attacked_through_their_logarithm(tiny_cnn):
+    clf, x, y = tiny_cnn
+    probs = ft.Classifier(torch.nn.Sequential(clf, torch.nn.Softmax(dim=1)), num_classes=clf.num_classes)
+    threat = ft.Linf(0.16)
+    ours = ft.evaluate(probs, x[:48], y[:48], threat, suite="quick")
+    logits = ft.evaluate(clf, x[:48], y[:48], threat, suite="quick")
+    outputs = _failed(ours)["outputs_are_logits"]
+    assert outputs.scope == "model" and "logarithm" in outputs.evidence
+    assert "log-probabilities" in ours.model["attacked_with"]
+    # log-softmax is the logits up to a per-sample constant: every loss, so every attack, sees the same
+    assert abs(ours.robust_accuracy - logits.robust_accuracy) <= 1 / 48
+    assert 0 < logits.robust_accuracy < logits.clean_accuracy  # the radius matters: the test can fail

@@ -78,6 +78,7 @@ def test_standard_runs_on_tabular_data():
     assert [r.name for r in result.per_attack] == ["apgd-ce"]
     assert {d.name for d in result.diagnostics} == {
         "outputs_are_logits",
+        "gradient_masking",
         "randomness",
         "gradients",
         "iterative_vs_single_step",
@@ -88,3 +89,49 @@ def test_standard_runs_on_tabular_data():
 def test_unknown_suite_names_the_choices():
     with pytest.raises(ft.FortifyError, match="standard"):
         build_suite("fastest", ft.Linf(0.1), 0)
+
+
+def test_entries_narrow_to_close_calls_and_probes_and_escalate_only_when_the_probe_breaks(tiny_cnn):
+    from dataclasses import replace
+
+    from fortify.evaluation.ledger import Ledger
+    from fortify.evaluation.suites import SuiteEntry, named
+
+    clf, x, y = tiny_cnn
+    x, y = x[:40], y[:40]
+    ledger = Ledger.start(clf, x, y)
+    ledger.worst_true_prob[:10] = 0.2  # pretend earlier attacks came close on the first ten
+    close = SuiteEntry("close", named("fgsm", 0).attack, close_calls=0.5)
+    assert ledger.targets(close).tolist() == [i for i in range(10) if ledger.correct[i]]
+    probe = SuiteEntry("probe", named("fgsm", 0).attack, probe=4)
+    chosen = ledger.targets(probe)
+    assert (
+        chosen.numel() == 4
+        and chosen[0] == ledger.correct.nonzero()[0]
+        and chosen[-1] == ledger.correct.nonzero()[-1]
+    )
+    # an escalation runs only after its entry broke something, and then on every survivor
+    weak = replace(named("pgd", 0, steps=1), name="weak", probe=4, escalation=named("pgd", 0, steps=20))
+    no_radius = ledger.run_entry(weak, clf, x, ft.Linf(0.0), 250)
+    assert [r.name for r in no_radius] == ["weak"]
+    records = ledger.run_entry(weak, clf, x, ft.Linf(0.3), 250)
+    assert [r.name for r in records] == ["weak", "pgd"] and records[0].n_attacked == 4
+    assert records[1].n_attacked == int(ledger.correct.sum()) - records[0].n_succeeded
+
+
+def test_a_second_targeted_pass_skips_the_targets_the_first_one_tried():
+    from fortify.attacks import APGD
+
+    with pytest.raises(ft.FortifyError, match="skip_targets"):
+        APGD(loss="dlr", skip_targets=3)
+    with pytest.raises(ft.FortifyError, match="skip_targets"):
+        APGD(loss="dlr", n_target_classes=3, skip_targets=-1)
+    logits = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0]])
+    clf = ft.Classifier(torch.nn.Linear(1, 5), num_classes=5)
+    with torch.no_grad():
+        clf.module.weight.zero_()
+        clf.module.bias.copy_(logits[0])
+    targets = APGD(loss="dlr", n_target_classes=2, skip_targets=1)._targets(
+        clf, torch.zeros(1, 1), torch.tensor([0])
+    )
+    assert [int(t) for t in targets] == [2, 3]  # ranks 2 and 3 after the true class 0 and the first target 1

@@ -70,7 +70,7 @@ def make_result(
     ]
     values: dict[str, Any] = dict(
         threat=ThreatSpec(norm=norm, eps=eps),
-        suite="quick",
+        suite="standard",
         seed=0,
         dataset="synthetic",
         model={"class": "Classifier", "module": "TinyCNN", "num_classes": 4, "bounds": [0.0, 1.0]},

@@ -24,6 +24,7 @@ def test_review_rate_and_guard_latency_need_no_baseline():
     assert verdicts(policy, [guarded(0.08, 2.0)]) == {
         "max clean review rate through the guard": True,
         "max added latency of the guard": True,
+        "evidence from a full attack suite": True,
     }
     assert not all(verdicts(policy, [guarded(0.08, 2.0), guarded(0.12, 7.0)]).values())
 

@@ -118,6 +118,8 @@ class APGD(Attack):
       ``n_target_classes`` (None) untargeted evaluation through targets: run once per each of the k
       classes with the highest clean logits (besides ``y``) with the targeted loss (targeted DLR or CE
       to the target); a sample counts as broken when misclassified at all;
+      ``skip_targets`` (0) with ``n_target_classes``, start at the class ranked ``skip_targets + 1``
+      (a second pass over the targets a first pass did not try);
       ``rho`` (0.75) condition-1 threshold; ``momentum`` (0.75) the paper's ``alpha``;
       ``early_stop`` (True) stop a sample's run at its first success; ``False`` runs every step;
       ``targeted`` (``y`` are target labels; DLR then measures the target against the strongest other
@@ -137,6 +139,7 @@ class APGD(Attack):
         steps: int = 100,
         restarts: int = 1,
         n_target_classes: int | None = None,
+        skip_targets: int = 0,
         rho: float = 0.75,
         momentum: float = 0.75,
         early_stop: bool = True,
@@ -152,6 +155,11 @@ class APGD(Attack):
             if targeted:
                 raise FortifyError("n_target_classes picks its own targets; it excludes targeted=True")
         self.n_target_classes = n_target_classes
+        if not isinstance(skip_targets, int) or isinstance(skip_targets, bool) or skip_targets < 0:
+            raise FortifyError(f"skip_targets must be an integer >= 0, got {skip_targets!r}")
+        if skip_targets and n_target_classes is None:
+            raise FortifyError("skip_targets goes with n_target_classes")
+        self.skip_targets = skip_targets
         self.rho = fraction("rho", rho)
         self.momentum = fraction("momentum", momentum)
         self.early_stop = bool(early_stop)
@@ -196,7 +204,8 @@ class APGD(Attack):
         with torch.no_grad():
             logits = _finite(clf(x)).scatter(1, y[:, None], -math.inf)
         order = logits.argsort(dim=1, descending=True)
-        return [order[:, k] for k in range(min(self.n_target_classes, clf.num_classes - 1))]
+        last = min(self.skip_targets + self.n_target_classes, clf.num_classes - 1)
+        return [order[:, k] for k in range(self.skip_targets, last)]
 
     def _loss_grad(
         self, clf: Classifier, x_adv: Tensor, s_y: Tensor, target: Tensor | None
@@ -312,6 +321,7 @@ class APGDT(APGD):
         steps: int = 100,
         restarts: int = 1,
         n_target_classes: int = 9,
+        skip_targets: int = 0,
         rho: float = 0.75,
         momentum: float = 0.75,
         early_stop: bool = True,
@@ -322,6 +332,7 @@ class APGDT(APGD):
             steps=steps,
             restarts=restarts,
             n_target_classes=n_target_classes,
+            skip_targets=skip_targets,
             rho=rho,
             momentum=momentum,
             early_stop=early_stop,

@@ -14,6 +14,9 @@ values but gradients an attacker can use:
 - EOT (Athalye et al., "Synthesizing Robust Adversarial Examples", ICML 2018, arXiv:1707.07397): a
   randomized pipeline is run ``eot_samples`` times and its logits averaged, so gradients (and the
   attack's own success checks) are expectations over the random draws.
+- Probability outputs (a softmax inside the model, which squashes the gradients cross-entropy needs:
+  Carlini et al. 2019, section 5; AutoAttack's warning): attacked through their logarithm, which equals
+  the logits up to a per-sample constant, so every loss sees the logits again.
 
 The forward values are those of the defended model (averaged over draws for EOT); only the gradient
 path changes. Evaluation still judges every attack point on the original classifier.
@@ -70,10 +73,11 @@ class AdaptivePlan:
     detected_randomness: bool = False
     detector: str | None = None
     detector_bpda: list[str] = field(default_factory=list)
+    log_outputs: bool = False  # the model returns probabilities: attack their logarithm
 
     @property
     def adaptive(self) -> bool:
-        return bool(self.bpda) or self.eot_samples > 1 or self.detector is not None
+        return bool(self.bpda) or self.eot_samples > 1 or self.detector is not None or self.log_outputs
 
     def describe(self) -> str:
         parts = []
@@ -85,6 +89,8 @@ class AdaptivePlan:
                 "randomness detected in two forward passes" if self.detected_randomness else "declared random"
             )
             parts.append(f"EOT over {self.eot_samples} draws ({why})")
+        if self.log_outputs:
+            parts.append("log-probabilities as logits (the model returns probabilities)")
         if self.detector is not None:
             through = f", BPDA through its {', '.join(self.detector_bpda)}" if self.detector_bpda else ""
             parts.append(
@@ -95,9 +101,13 @@ class AdaptivePlan:
 
 
 def plan_for(
-    clf: Classifier, *, randomness_detected: bool = False, eot_samples: int = DEFAULT_EOT_SAMPLES
+    clf: Classifier,
+    *,
+    randomness_detected: bool = False,
+    eot_samples: int = DEFAULT_EOT_SAMPLES,
+    probability_outputs: bool = False,
 ) -> AdaptivePlan:
-    """The adaptive plan for ``clf`` from its declarations (and measured randomness)."""
+    """The adaptive plan for ``clf`` from its declarations (and measured randomness / probabilities)."""
     if eot_samples < 1:
         raise FortifyError(f"eot_samples must be >= 1, got {eot_samples!r}")
     random = bool(randomized_parts(clf)) or randomness_detected
@@ -108,6 +118,7 @@ def plan_for(
         detected_randomness=randomness_detected and not randomized_parts(clf),
         detector=None if detector is None else type(detector).__name__,
         detector_bpda=[] if detector is None else [n for n in non_differentiable_parts(detector) if n],
+        log_outputs=probability_outputs,
     )
 
 
@@ -159,8 +170,13 @@ class AttackView(Classifier):
     def forward(self, x: Tensor) -> Tensor:
         with self._bpda_hooks():
             if self.plan.eot_samples == 1:
-                return self._one_draw(x)
-            return torch.stack([self._one_draw(x) for _ in range(self.plan.eot_samples)]).mean(dim=0)
+                out = self._one_draw(x)
+            else:
+                out = torch.stack([self._one_draw(x) for _ in range(self.plan.eot_samples)]).mean(dim=0)
+        if self.plan.log_outputs:
+            # log p = z - logsumexp(z): the logits up to a per-sample constant, which no loss sees
+            return out.clamp_min(torch.finfo(out.dtype).tiny).log()
+        return out
 
     def _own_bpda(self) -> bool:
         return "" in self.plan.bpda and callable(getattr(self.defended, "forward_bpda", None))

@@ -4,7 +4,13 @@ From Athalye, Carlini & Wagner, "Obfuscated Gradients Give a False Sense of Secu
 Carlini et al., "On Evaluating Adversarial Robustness" (arXiv:1902.06705, 2019), section 5:
 
 - ``outputs_are_logits``: the clean outputs are finite, and not probabilities (a softmax inside the
-  model squashes gradients);
+  model squashes gradients; evaluation then attacks their logarithm, so a probability failure is a
+  finding about the model, ``scope="model"``, and non-finite outputs one about the evaluation);
+- ``gradient_masking`` (``scope="model"``): the model's own gradients are zero, non-finite, vanishing
+  for cross-entropy (saturated logits), uninformative (shattered) or random. It fails whenever the
+  model hides its gradients, even when the evaluation compensated (BPDA, DLR losses, EOT), so a masked
+  model never comes back with every check passed; ``Result.reliable`` ignores it, since the other
+  checks say whether the compensation worked;
 - ``randomness``: two forward passes on the same inputs agree, or the model declares it is random;
 - ``gradients``: input gradients are finite, non-zero and informative (a small step along them raises
   the loss), for the gradients the attacks actually use;
@@ -22,6 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -49,12 +56,20 @@ def margin_loss(logits: Tensor, y: Tensor) -> Tensor:
     return other.amax(dim=1) - logits.gather(1, y[:, None]).squeeze(1)
 
 
-def _timed(name: str, passed: bool, evidence: str, started: float, **details: object) -> Diagnostic:
+def _timed(
+    name: str,
+    passed: bool,
+    evidence: str,
+    started: float,
+    scope: Literal["evaluation", "model"] = "evaluation",
+    **details: object,
+) -> Diagnostic:
     return Diagnostic(
         name=name,
         passed=passed,
         evidence=evidence,
         details={**details, "time_s": time.perf_counter() - started},
+        scope=scope,
     )
 
 
@@ -112,8 +127,8 @@ def check_outputs(clf: Classifier, x: Tensor) -> Diagnostic:
         evidence = f"{nonfinite} of {n} clean inputs give NaN or infinite outputs"
     elif share > 0.5:
         evidence = (
-            f"{share:.0%} of {n} outputs are probabilities (in [0, 1], summing to 1): give the "
-            "Classifier the logits before softmax"
+            f"{share:.0%} of {n} outputs are probabilities (in [0, 1], summing to 1), which squash the "
+            "gradients: attacked through their logarithm; give the Classifier the logits before softmax"
         )
     else:
         evidence = f"finite logits on all {n} clean inputs"
@@ -122,10 +137,16 @@ def check_outputs(clf: Classifier, x: Tensor) -> Diagnostic:
         not nonfinite and share <= 0.5,
         evidence,
         started,
+        "model" if not nonfinite and share > 0.5 else "evaluation",
         nonfinite=nonfinite,
         probability_like=share,
         samples=n,
     )
+
+
+def outputs_are_probabilities(diag: Diagnostic) -> bool:
+    """Did ``check_outputs`` find finite probability outputs (to be attacked through their log)?"""
+    return diag.details.get("nonfinite") == 0 and float(diag.details.get("probability_like", 0.0)) > 0.5
 
 
 def _gradient_stats(view: Classifier, x: Tensor, y: Tensor, loss_name: str) -> dict[str, float]:
@@ -184,6 +205,42 @@ def check_gradients(clf: Classifier, view: Classifier, x: Tensor, y: Tensor, how
     if not finite:
         parts.append("some gradients are NaN or infinite")
     return _timed("gradients", passed, "; ".join(parts), started, used=used, raw=raw, attacked_with=how)
+
+
+def check_gradient_masking(gradients: Diagnostic | None, randomized: bool, how: str) -> Diagnostic:
+    """Does the model itself hide its gradients? A finding about the model (``scope="model"``).
+
+    Read from the raw gradients of ``check_gradients`` (the model's, not the attack view's) and the
+    randomness plan: zero or non-finite gradients (non-differentiable parts), cross-entropy gradients
+    that vanish while the margin's do not (saturated logits), gradients that do not raise the loss
+    (shattered), and random outputs. ``how`` says what the evaluation did about it.
+    """
+    started = time.perf_counter()
+    seen: list[str] = []
+    raw = gradients.details.get("raw", {}) if gradients is not None else {}
+    ce, margin = raw.get("ce"), raw.get("margin")
+    if ce and margin:
+        if min(ce["finite"], margin["finite"]) < 1.0:
+            seen.append("NaN or infinite input gradients")
+        if max(ce["nonzero"], margin["nonzero"]) < 0.5:
+            seen.append(f"zero input gradients on {1 - max(ce['nonzero'], margin['nonzero']):.0%} of samples")
+        elif ce["nonzero"] < 0.5 <= margin["nonzero"]:
+            seen.append(
+                f"cross-entropy gradients vanish on {1 - ce['nonzero']:.0%} of samples (saturated logits)"
+            )
+        if (
+            max(ce["informative"], margin["informative"]) < 0.5
+            and max(ce["nonzero"], margin["nonzero"]) >= 0.5
+        ):
+            seen.append("gradients that do not raise the loss (shattered)")
+    if randomized:
+        seen.append("random outputs")
+    evidence = (
+        f"the model masks its gradients: {', '.join(seen)}; the evaluation compensated with {how}"
+        if seen
+        else "the model's own gradients are finite, non-zero and informative, and it is deterministic"
+    )
+    return _timed("gradient_masking", not seen, evidence, started, "model", seen=seen, compensated_with=how)
 
 
 def _accuracy_under(

@@ -16,7 +16,7 @@ from fortify.evaluation import diagnostics as checks
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES, attack_view, plan_for
 from fortify.evaluation.detection import detector_summary
 from fortify.evaluation.ledger import Ledger
-from fortify.evaluation.suites import Evidence, SuiteEntry, entries_for, suite_names
+from fortify.evaluation.suites import Evidence, SuiteEntry, entries_for, is_smoke_test, suite_names
 from fortify.evaluation.summaries import calibration, slices
 from fortify.model import Classifier
 from fortify.result import Diagnostic, Environment, Result, ThreatSpec
@@ -97,8 +97,8 @@ def evaluate(
     with reporting(progress, "evaluating", len(entries)) as ticker:
         for entry in entries:
             ticker.advance(0, status=entry.name)
-            record = ledger.run(entry, view, x, threat, batch_size)
-            timing[f"{entry.name}_s"] = record.time_s
+            for record in ledger.run_entry(entry, view, x, threat, batch_size):
+                timing[f"{record.name}_s"] = timing.get(f"{record.name}_s", 0.0) + record.time_s
             ticker.advance(1, status=f"{entry.name} done")
 
     t0 = time.perf_counter()
@@ -149,12 +149,24 @@ def prepare(clf: Classifier, x: Tensor, y: Tensor, ledger: Ledger, eot_samples: 
     correct = ledger.correct.nonzero().squeeze(1)[: checks.COMPARE_SAMPLES]
     x_probe, y_probe = x[correct], y[correct]
     random_diag, random_detected = checks.check_randomness(clf, x)
-    plan = plan_for(clf, randomness_detected=random_detected, eot_samples=eot_samples)
+    outputs = checks.check_outputs(clf, x)
+    plan = plan_for(
+        clf,
+        randomness_detected=random_detected,
+        eot_samples=eot_samples,
+        probability_outputs=checks.outputs_are_probabilities(outputs),
+    )
     view = attack_view(clf, plan)
-    diags = [random_diag, checks.check_outputs(clf, x)]
+    diags = [random_diag, outputs]
     if correct.numel():
         diags.append(checks.check_gradients(clf, view, x_probe, y_probe, plan.describe()))
     gradients = [d for d in diags if d.name == "gradients"]
+    masking_how = plan.describe()
+    if any(d.details["used"]["ce"]["nonzero"] < 0.5 for d in gradients):
+        masking_how += "; margin (DLR) losses instead of cross-entropy"
+    diags.append(
+        checks.check_gradient_masking(gradients[0] if gradients else None, plan.eot_samples > 1, masking_how)
+    )
     evidence = Evidence(
         num_classes=clf.num_classes,
         gradients_informative=all(d.passed for d in gradients),
@@ -185,8 +197,9 @@ def after_attack_checks(
 
 
 def white_vs_black(ledger: Ledger, entries: Sequence[SuiteEntry]) -> list[Diagnostic]:
-    black = {e.name for e in entries if e.black_box}
-    if not black or len(black) == len(entries):
+    every = [e for entry in entries for e in entry.chain()]
+    black = {e.name for e in every if e.black_box}
+    if not black or len(black) == len(every):
         return []
     broken = [b for b in ledger.broken_by if b is not None]
     n_black_only = sum(b.split("@")[0] in black for b in broken)  # sweeps name entries name@eps
@@ -215,6 +228,7 @@ def build_result(
         dataset=dataset,
         threat=ThreatSpec(norm=threat.norm, eps=threat.eps),
         suite=suite_name,
+        smoke_test=is_smoke_test(suite_name),
         seed=seed,
         n_samples=n,
         clean_accuracy=float(ledger.correct.float().mean()),

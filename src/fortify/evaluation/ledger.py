@@ -103,7 +103,7 @@ class Ledger:
     ) -> AttackRecord:
         """Run one suite entry (through ``view``, judged by the real classifier) and record it."""
         t0 = time.perf_counter()
-        targets = (self.correct if entry.ran_on == "all" else self.robust).nonzero().squeeze(1)
+        targets = self.targets(entry)
         fooled = torch.zeros(self.n, dtype=torch.bool)
         passes = PassCounter()
         attacked = batches(
@@ -135,6 +135,27 @@ class Ledger:
         )
         self.records.append(record)
         return record
+
+    def run_entry(
+        self, entry: SuiteEntry, view: Classifier, x: Tensor, threat: Threat, batch_size: int
+    ) -> list[AttackRecord]:
+        """Run ``entry``, then its escalation (recursively) if it broke any sample; their records."""
+        records = [self.run(entry, view, x, threat, batch_size)]
+        if entry.escalation is not None and records[-1].n_succeeded:
+            records += self.run_entry(entry.escalation, view, x, threat, batch_size)
+        return records
+
+    def targets(self, entry: SuiteEntry) -> Tensor:
+        """Indices ``entry`` attacks: all clean-correct or the remaining samples, narrowed to the close
+        calls and to an evenly spread probe when the entry asks for them."""
+        chosen = self.correct if entry.ran_on == "all" else self.robust
+        if entry.close_calls is not None:
+            chosen = chosen & (self.worst_true_prob < entry.close_calls)
+        targets = chosen.nonzero().squeeze(1)
+        if entry.probe is not None and targets.numel() > entry.probe:
+            spread = torch.linspace(0, targets.numel() - 1, entry.probe).round().long().unique()
+            targets = targets[spread]
+        return targets
 
     def _judge(
         self,

@@ -23,7 +23,7 @@ objective) before its black-box attack, with the suite's step count and targets.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from fortify._registry import Registry
@@ -40,12 +40,31 @@ class SuiteEntry:
     ``ran_on="all"`` runs it on every clean-correct sample (its own accuracy is then reported);
     ``"remaining"`` runs it only on samples no earlier attack broke (cheaper; AutoAttack's semantics).
     ``black_box`` marks attacks that use only the model's outputs (for the white- vs black-box check).
+
+    Spending the budget where it changes answers:
+    - ``close_calls``: only the samples (of those ``ran_on`` selects) whose worst true-class probability
+      found so far is below this value: the survivors that earlier attacks came close to breaking;
+    - ``probe``: at most this many of them, spread evenly over the sample order (a probe, e.g. a
+      black-box attack checking that the gradients did not mislead the white-box ones);
+    - ``escalation``: an entry run next, on the samples still unbroken, when this one broke any.
     """
 
     name: str
     attack: Attack
     ran_on: Literal["all", "remaining"] = "remaining"
     black_box: bool = False
+    close_calls: float | None = None
+    probe: int | None = None
+    escalation: SuiteEntry | None = None
+
+    def chain(self) -> list[SuiteEntry]:
+        """This entry and its escalations, in the order they may run."""
+        return [self, *(self.escalation.chain() if self.escalation is not None else [])]
+
+    def renamed(self, suffix: str) -> SuiteEntry:
+        """This entry (and its escalation) named ``name + suffix``, on the remaining samples."""
+        escalation = None if self.escalation is None else self.escalation.renamed(suffix)
+        return replace(self, name=self.name + suffix, ran_on="remaining", escalation=escalation)
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,12 @@ def named(
 
 SuiteFactory = Callable[[Threat, int, Evidence], list[SuiteEntry]]
 _SUITES: Registry[SuiteFactory] = Registry("suite")
+SMOKE_TESTS = frozenset({"quick"})
+"""Suites whose Results say they are smoke tests, not evidence (the gate refuses them by default)."""
+
+
+def is_smoke_test(suite: str) -> bool:
+    return suite in SMOKE_TESTS
 
 
 def register_suite(name: str) -> Callable[[SuiteFactory], SuiteFactory]:
@@ -126,6 +151,22 @@ def _square(evidence: Evidence, queries: int, seed: int) -> SuiteEntry | None:
     if not evidence.images:
         return None
     return named("square", seed, n_queries=queries)
+
+
+SQUARE_PROBE = 32
+"""Survivors the black-box probe of ``standard`` attacks when the gradients are informative."""
+
+
+def _square_probe(evidence: Evidence, seed: int) -> SuiteEntry | None:
+    """Square at AutoAttack's 5,000 queries on every survivor when the gradients look masked; otherwise a
+    probe (1,000 queries on ``SQUARE_PROBE`` survivors spread over the data) that escalates to the full
+    attack on every survivor as soon as it breaks one: gradients that mislead the white-box attacks
+    show up on any sample, while on informative gradients Square breaks (almost) nothing APGD missed."""
+    full = _square(evidence, 5000, seed)
+    if full is None or not evidence.gradients_informative:
+        return full
+    probe = named("square", seed, n_queries=1000)
+    return replace(probe, name="square-probe", probe=SQUARE_PROBE, escalation=full)
 
 
 @register_suite("standard")

@@ -200,8 +200,7 @@ def _curve(
             threat = kind.with_eps(eps)
             entries = entries_for(suite, threat, seed, probe.evidence)
             for entry in entries if refine else []:
-                renamed = SuiteEntry(f"{entry.name}@{eps:g}", entry.attack, "remaining", entry.black_box)
-                ledger.run(renamed, probe.view, x, threat, batch_size)
+                ledger.run_entry(entry.renamed(f"@{eps:g}"), probe.view, x, threat, batch_size)
             accuracy.append(float(ledger.robust.float().mean()))
             times.append(time.perf_counter() - t0)
             ticker.advance(1, status=f"eps {eps:g}: {accuracy[-1]:.1%}")

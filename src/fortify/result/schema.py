@@ -116,12 +116,20 @@ class SampleRecord(_Model):
 
 
 class Diagnostic(_Model):
-    """A sanity check of the evaluation itself (e.g. 'gradients are informative')."""
+    """A check recorded with a Result.
+
+    ``scope="evaluation"`` (the default): a sanity check of the evaluation itself (e.g. 'gradients are
+    informative'); a failure means the robust accuracy may be an overestimate. ``scope="model"`` (1.5): a
+    finding about the model that the evaluation compensated for (e.g. 'the model masks gradients:
+    attacked with BPDA'); a failure says the model's defense hides gradients, not that the number is
+    untrustworthy.
+    """
 
     name: str
     passed: bool
     evidence: str
     details: dict[str, Any] = Field(default_factory=dict)
+    scope: Literal["evaluation", "model"] = "evaluation"
 
 
 class Slice(_Model):
@@ -214,6 +222,11 @@ class Result(_Model):
     dataset: str | None = None
     threat: ThreatSpec | None = None
     suite: str | None = None
+    smoke_test: bool = Field(
+        default=False,
+        description="the suite is a smoke test, not evidence of robustness (``quick``; 1.5): the gate "
+        "refuses it as release evidence unless its policy sets allow_smoke_tests",
+    )
     seed: int | None = None
     n_samples: int = 0
     clean_accuracy: float | None = None
@@ -266,8 +279,11 @@ class Result(_Model):
 
     @property
     def reliable(self) -> bool:
-        """False when any diagnostic failed: the robust accuracy may be an overestimate."""
-        return all(d.passed for d in self.diagnostics)
+        """False when any check of the evaluation failed: the robust accuracy may be an overestimate.
+
+        Findings about the model (``scope="model"``, e.g. gradient masking the evaluation worked
+        around) do not make a result unreliable; they are reported as failed checks all the same."""
+        return all(d.passed for d in self.diagnostics if d.scope == "evaluation")
 
     def attack(self, name: str) -> AttackRecord:
         for record in self.per_attack:
