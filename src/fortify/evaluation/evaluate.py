@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -12,6 +13,7 @@ from torch import Tensor
 from fortify._validate import from_numpy
 from fortify.attacks import APGD, PGD, Attack
 from fortify.attacks.base import check_labels
+from fortify.data.batches import is_batches
 from fortify.evaluation import diagnostics as checks
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES, attack_view, plan_for
 from fortify.evaluation.detection import detector_summary
@@ -43,8 +45,8 @@ def check_arguments(clf: Classifier, x: Tensor, y: Tensor, threat: Threat, batch
 
 def evaluate(
     clf: Classifier | ProvidesClassifier,
-    x: Tensor,
-    y: Tensor,
+    x: Tensor | Iterable[Any],
+    y: Tensor | None,
     threat: Threat,
     suite: str | Sequence[SuiteEntry] = "quick",
     *,
@@ -71,15 +73,35 @@ def evaluate(
     misclassified and not flagged, and every suite adds ``evade-detector``, which puts the detector in
     the objective (``fortify.evaluation.detection``); ``result.detector`` records its flag rates.
     Sanity checks of the evaluation land in ``result.diagnostics``. ``x`` and ``y`` may be NumPy arrays
-    (float ``x`` is taken as float32, ``y`` as int64).
+    (float ``x`` is taken as float32, ``y`` as int64). ``x`` may instead be an iterable of ``(x, y)``
+    batches (a ``DataLoader``) with ``y=None``: it is streamed, chunk by chunk, and the chunks' Results
+    merged (``fortify.evaluation.stream.evaluate_batches`` says what that keeps and changes).
 
     Returns a ``Result`` with clean and robust accuracy, attack success rate, per-attack records
     (with forward/backward passes per attacked sample), per-sample records (with confidences), slices
     per class and group, calibration, diagnostics, timing, seed and versions, and for small images a
     gallery: up to 8 adversarial points exactly as the attacks found them (``evaluation.gallery``).
     """
+    if is_batches(x):  # a DataLoader or other iterable of batches: streamed, chunk by chunk
+        from fortify.evaluation.stream import evaluate_batches
+
+        if y is not None:
+            raise FortifyError("x is an iterable of (x, y) batches: pass y=None (its labels come with them)")
+        return evaluate_batches(
+            clf,
+            x,
+            threat,
+            suite,
+            seed=seed,
+            batch_size=batch_size,
+            dataset=dataset,
+            groups=groups,
+            class_names=class_names,
+            eot_samples=eot_samples,
+            progress=progress,
+        )
     source, clf = clf, _provided(clf)
-    x, y = from_numpy(x, y)
+    x, y = cast("tuple[Tensor, Tensor]", from_numpy(x, y))
     y = check_arguments(clf, x, y, threat, batch_size)
     if groups is not None and len(groups) != x.shape[0]:
         raise FortifyError(f"groups must have one entry per sample ({x.shape[0]}), got {len(groups)}")

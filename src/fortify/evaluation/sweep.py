@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -20,6 +21,7 @@ from torch import Tensor
 from fortify._validate import number
 from fortify.attacks import FMN, PGD, MinNormAttack
 from fortify.attacks.runner import accuracy
+from fortify.data.batches import is_batches
 from fortify.evaluation import diagnostics as checks
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES
 from fortify.evaluation.detection import flags
@@ -64,8 +66,8 @@ def _threat_kind(threat: type[Threat] | Threat | str) -> Threat:
 
 def sweep(
     clf: Classifier,
-    x: Tensor,
-    y: Tensor,
+    x: Tensor | Iterable[Any],
+    y: Tensor | None,
     threat: type[Threat] | Threat | str,
     epsilons: Sequence[float],
     suite: str | Sequence[SuiteEntry] = "standard",
@@ -88,8 +90,30 @@ def sweep(
     ``min_distance``) with ``result.sweep`` holding the curve and a ``monotone_in_eps`` diagnostic
     from independent PGD runs on a few samples. Its gallery (small images) holds the point that first
     broke each shown sample: the minimum-norm point, or a suite attack's (``name@eps``) at the
-    smallest eps that broke it.
+    smallest eps that broke it. ``x`` may be an iterable of ``(x, y)`` batches (a ``DataLoader``) with
+    ``y=None``: streamed chunk by chunk (``fortify.evaluation.stream.sweep_batches``).
     """
+    if is_batches(x):  # a DataLoader or other iterable of batches: streamed, chunk by chunk
+        from fortify.evaluation.stream import sweep_batches
+
+        if y is not None:
+            raise FortifyError("x is an iterable of (x, y) batches: pass y=None (its labels come with them)")
+        return sweep_batches(
+            clf,
+            x,
+            threat,
+            epsilons,
+            suite,
+            min_norm=min_norm,
+            refine=refine,
+            seed=seed,
+            batch_size=batch_size,
+            dataset=dataset,
+            groups=groups,
+            eot_samples=eot_samples,
+            progress=progress,
+        )
+    x, y = cast("tuple[Tensor, Tensor]", (x, y))
     kind = _threat_kind(threat)
     eps_list = check_epsilons(epsilons)
     largest = kind.with_eps(eps_list[-1])

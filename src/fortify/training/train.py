@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from fortify._validate import from_numpy
 from fortify.attacks import PGD
 from fortify.attacks.base import check_labels
 from fortify.attacks.runner import accuracy, robust_accuracy
+from fortify.data.batches import is_batches
 from fortify.model import Classifier
 from fortify.training.config import TrainConfig
 from fortify.training.early_stopping import BestCheckpoint
@@ -29,11 +31,11 @@ from fortify.training.history import EpochRecord, TrainingEvent, TrainingHistory
 from fortify.training.methods import StepContext, TrainingMethod, build_method
 from fortify.training.overfitting import CatastrophicOverfittingMonitor
 from fortify.training.schedules import eps_factor, lr_factor
+from fortify.training.source import BatchSource, TensorSource
 from fortify.types import FortifyError, ProgressOption, Ticker, reporting
 
 logger = logging.getLogger(__name__)
 
-ACCURACY_SUBSET = 5_000
 CO_BATCH = 256
 CO_CHECK_SAMPLES = 10_000
 
@@ -50,7 +52,7 @@ class _Guards:
 
 def train(
     model: nn.Module,
-    data: tuple[Tensor, Tensor],
+    data: tuple[Tensor, Tensor] | Iterable[Any],
     config: TrainConfig | None = None,
     *,
     val: tuple[Tensor, Tensor] | None = None,
@@ -58,7 +60,11 @@ def train(
     **options: Any,
 ) -> TrainingHistory:
     """Train ``model`` in place on ``data = (x, y)`` (tensors or NumPy arrays) and return the per-epoch
-    history.
+    history. ``data`` may instead be an iterable of ``(x, y)`` batches with a length (a ``DataLoader``,
+    a list of pairs), read afresh every epoch in its own order and batch size (``batch_size`` is then
+    unused; seed the loader's generator to repeat a run); a plain ``nn.Module`` then needs
+    ``num_classes`` unless the first batches hold every class. The training accuracy is measured on
+    the first 5,000 samples (of the first pass, for a loader).
 
     ``config`` is a ``TrainConfig``; or give its settings as keywords instead (``epochs=10, lr=1e-3``):
     keywords that are not settings go to the method as its options. ``val = (x_val, y_val)`` is the
@@ -91,18 +97,15 @@ def train(
         config = TrainConfig.from_options(options)
     elif options:
         raise FortifyError(f"pass either a TrainConfig or keyword settings, not both (got {sorted(options)})")
-    x, y = from_numpy(*data)
-    clf = _as_classifier(model, y, config.num_classes)
-    clf.check_input(x)
-    y = check_labels(y, x.shape[0], clf.num_classes)
+    clf, source = _source(model, data, config)
     if val is not None:
         val = from_numpy(*val)
         clf.check_input(val[0])
         val = (val[0], check_labels(val[1], val[0].shape[0], clf.num_classes))
     training_method = build_method(config.method, config.method_options)
     opt = _optimizer(config, [p for p in clf.parameters() if p.requires_grad])
-    steps = (x.shape[0] + config.batch_size - 1) // config.batch_size
-    guards = _guards(clf, training_method, config, val, (x, y), steps)
+    steps = source.steps
+    guards = _guards(clf, training_method, config, val, source.head, steps, source.batch_size)
     history = TrainingHistory(
         method=config.method,
         options=_jsonable(config.method_options),
@@ -111,7 +114,7 @@ def train(
             {
                 "epochs": config.epochs,
                 "lr": config.lr,
-                "batch_size": config.batch_size,
+                "batch_size": source.batch_size,
                 "optimizer": config.optimizer,
                 "weight_decay": config.weight_decay,
                 "lr_schedule": config.lr_schedule,
@@ -124,7 +127,7 @@ def train(
             }
         ),
     )
-    loop = _Loop(clf, training_method, opt, config, (x, y), val, steps, guards, history)
+    loop = _Loop(clf, training_method, opt, config, source, val, guards, history)
     started = time.perf_counter()
     device = clf.device
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
@@ -145,19 +148,17 @@ class _Loop:
         method: TrainingMethod,
         opt: torch.optim.Optimizer,
         config: TrainConfig,
-        data: tuple[Tensor, Tensor],
+        source: TensorSource | BatchSource,
         val: tuple[Tensor, Tensor] | None,
-        steps: int,
         guards: _Guards,
         history: TrainingHistory,
     ) -> None:
         self.clf, self.method, self.opt, self.config = clf, method, opt, config
         self.threat = config.threat
-        self.x, self.y = data
-        self.val, self.batch_size, self.epochs, self.steps = val, config.batch_size, config.epochs, steps
+        self.source = source
+        self.val, self.epochs, self.steps = val, config.epochs, source.steps
         self.lr, self.lr_schedule, self.eps_ramp = config.lr, config.lr_schedule, config.eps_ramp
         self.val_steps, self.seed, self.guards, self.history = config.val_steps, config.seed, guards, history
-        self.shuffle = torch.Generator().manual_seed(config.seed)
         self.method_gen = torch.Generator(device=clf.device).manual_seed(config.seed + 1)
 
     def run(self, ticker: Ticker) -> None:
@@ -196,10 +197,9 @@ class _Loop:
     def _epoch(self, epoch: int, ticker: Ticker) -> EpochRecord:
         t0 = time.perf_counter()
         self.clf.module.train()
-        order = torch.randperm(self.x.shape[0], generator=self.shuffle)
         device = self.clf.device
-        loss_sum, lr_now, threat = 0.0, self.lr, self.threat
-        for step, idx in enumerate(order.split(self.batch_size)):
+        loss_sum, seen, lr_now, threat = 0.0, 0, self.lr, self.threat
+        for step, (x, y) in enumerate(self.source.epoch()):
             done = (epoch * self.steps + step + 0.5) / (self.epochs * self.steps)
             lr_now = self.lr * lr_factor(self.lr_schedule, done)
             for group in self.opt.param_groups:
@@ -210,12 +210,13 @@ class _Loop:
                 else None
             )
             ctx = StepContext(threat, epoch, self.epochs, step, self.steps, self.method_gen)
-            loss = self.method.loss(self.clf, self.x[idx].to(device), self.y[idx].to(device), ctx)
+            loss = self.method.loss(self.clf, x.to(device), y.to(device), ctx)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
             batch_loss = float(loss.detach())
-            loss_sum += batch_loss * len(idx)
+            loss_sum += batch_loss * len(y)
+            seen += len(y)
             self._maybe_check(epoch, epoch * self.steps + step + 1)
             ticker.advance(
                 1, status=f"epoch {epoch + 1}/{self.epochs} loss {batch_loss:.3f}{self._last_val()}"
@@ -223,8 +224,8 @@ class _Loop:
         self.clf.module.eval()
         record = EpochRecord(
             epoch=epoch + 1,
-            loss=loss_sum / self.x.shape[0],
-            accuracy=accuracy(self.clf, self.x[:ACCURACY_SUBSET], self.y[:ACCURACY_SUBSET], check=False),
+            loss=loss_sum / max(seen, 1),
+            accuracy=accuracy(self.clf, *self.source.head, check=False),
             time_s=0.0,
             lr=lr_now,
             eps=threat.eps if threat is not None else None,
@@ -286,8 +287,9 @@ def _guards(
     method: TrainingMethod,
     config: TrainConfig,
     val: tuple[Tensor, Tensor] | None,
-    data: tuple[Tensor, Tensor],
+    head: tuple[Tensor, Tensor],
     steps: int,
+    batch_size: int | None,
 ) -> _Guards:
     best = None
     if val is not None and (config.keep_best or config.early_stopping is not None):
@@ -297,17 +299,35 @@ def _guards(
     threat, co_check_every = config.threat, config.co_check_every
     if co_check_every is None:
         # a check costs ~15 passes over 256 samples: every ~10k samples keeps it under ~10% of fast AT
-        every = min(steps, max(1, math.ceil(CO_CHECK_SAMPLES / config.batch_size)))
+        every = min(steps, max(1, math.ceil(CO_CHECK_SAMPLES / (batch_size or config.batch_size))))
         co_check_every = every if hasattr(method, "shrink_step") and threat is not None else 0
     monitor = None
     if co_check_every > 0:
         if threat is None:
             raise FortifyError("co_check_every needs a threat to check against")
-        source = val if val is not None else data
+        source = val if val is not None else head
         monitor = CatastrophicOverfittingMonitor(
             source[0][:CO_BATCH], source[1][:CO_BATCH], threat, drop=config.co_drop, seed=config.seed
         )
     return _Guards(best, monitor, co_check_every, config.co_shrink, config.co_max_recoveries)
+
+
+def _source(
+    model: nn.Module, data: tuple[Tensor, Tensor] | Iterable[Any], config: TrainConfig
+) -> tuple[Classifier, TensorSource | BatchSource]:
+    """The classifier to train and its batches, checked: tensors (or NumPy) shuffled with the seed, or
+    a loader's."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and not is_batches(data[0]):
+        x, y = from_numpy(*data)
+        clf = _as_classifier(model, y, config.num_classes)
+        clf.check_input(x)
+        labels = check_labels(y, x.shape[0], clf.num_classes)
+        return clf, TensorSource(x, labels, config.batch_size, config.seed)
+    if not is_batches(data):
+        raise TypeError(f"data must be (x, y) or an iterable of (x, y) batches, got {type(data).__name__}")
+    source = BatchSource(data)
+    clf = _as_classifier(model, source.head[1], config.num_classes)
+    return clf, source.checked_by(clf)
 
 
 def _optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
