@@ -163,3 +163,21 @@ def test_axis_ticks_are_round_and_cover_the_range():
     assert nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     ticks = nice_ticks(0.0, 0.3)
     assert ticks[0] == 0.0 and ticks[-1] == pytest.approx(0.3) and len(ticks) >= 4
+
+
+def test_a_model_that_masks_gradients_is_named_on_the_page_without_calling_the_number_unreliable(tmp_path):
+    from fortify.report import write_html
+    from fortify.result import Diagnostic
+    from tests.report.factories import make_result
+
+    masking = Diagnostic(
+        name="gradient_masking",
+        passed=False,
+        evidence="the model masks its gradients: zero input gradients; the evaluation compensated with BPDA",
+        scope="model",
+    )
+    result = make_result()
+    result = result.model_copy(update={"diagnostics": [*result.diagnostics, masking]})
+    page = write_html([result], tmp_path / "r.html").read_text()
+    assert "THE MODEL MASKS GRADIENTS" in page and "compensated with BPDA" in page
+    assert "UNRELIABLE" not in page and "checks of the evaluation passed" in page

@@ -15,7 +15,7 @@ from html import escape
 
 from fortify.report.certification_view import certification_rows
 from fortify.report.sections import metric, pct, section, table
-from fortify.result import Result, readers
+from fortify.result import Diagnostic, Result, readers
 from fortify.result.gate_record import GateRecord
 
 
@@ -105,16 +105,30 @@ def rows_of(result: Result, label: str) -> list[Row]:
 def _verdict(results: Sequence[Result], labels: Sequence[str]) -> str:
     """Red with every failed diagnostic (and whose) when any failed; green when all ran and passed."""
     evaluations = [(r, lab) for r, lab in zip(results, labels, strict=True) if r.kind == "evaluation"]
-    failed = [(lab, d) for r, lab in evaluations for d in r.diagnostics if not d.passed]
+    failed = [
+        (lab, d) for r, lab in evaluations for d in r.diagnostics if not d.passed and d.scope == "evaluation"
+    ]
+    findings = [
+        (lab, d) for r, lab in evaluations for d in r.diagnostics if not d.passed and d.scope == "model"
+    ]
     several = len(results) > 1
-    if failed:
-        reasons = "".join(
+
+    def listed(items: list[tuple[str, Diagnostic]]) -> str:
+        return "".join(
             f"<li>{escape(lab) + ': ' if several else ''}<b>{escape(d.name)}</b>: {escape(d.evidence)}</li>"
-            for lab, d in failed
+            for lab, d in items
         )
+
+    masking = (
+        '<div class="verdict bad">THE MODEL MASKS GRADIENTS (its defense hides gradients; the evaluation '
+        f"compensated, and the checks below say whether that worked)<ul>{listed(findings)}</ul></div>"
+        if findings
+        else ""
+    )
+    if failed:
         return (
-            '<div class="verdict bad">UNRELIABLE: the robust accuracy may be an overestimate'
-            f"<ul>{reasons}</ul></div>"
+            masking + '<div class="verdict bad">UNRELIABLE: the robust accuracy may be an overestimate'
+            f"<ul>{listed(failed)}</ul></div>"
         )
     unchecked = [lab for r, lab in evaluations if not r.diagnostics]
     ran = sum(len(r.diagnostics) for r, _ in evaluations)
@@ -129,6 +143,12 @@ def _verdict(results: Sequence[Result], labels: Sequence[str]) -> str:
         who = f" for {', '.join(unchecked)}" if several else ""
         return f'<div class="verdict none">no diagnostics recorded{escape(who)}</div>'
     of = f" of {len(evaluations)} results" if len(evaluations) > 1 else ""
+    if findings:
+        checks = sum(d.scope == "evaluation" for r, _ in evaluations for d in r.diagnostics)
+        return (
+            masking
+            + f'<div class="verdict good">reliable: all {checks} checks of the evaluation{of} passed</div>'
+        )
     return f'<div class="verdict good">reliable: all {ran} diagnostics{of} passed</div>'
 
 

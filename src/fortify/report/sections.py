@@ -199,12 +199,13 @@ def diagnostics_section(results: Sequence[Result], labels: Sequence[str]) -> str
         rows = [
             [
                 f'<span class="{"ok" if d.passed else "fail"}">{"passed" if d.passed else "FAILED"}</span>',
+                "the model" if d.scope == "model" else "the evaluation",
                 escape(d.name),
                 escape(d.evidence),
             ]
             for d in result.diagnostics
         ]
-        blocks.append((label, table(["", "check", "evidence"], rows, raw=True)))
+        blocks.append((label, table(["", "about", "check", "evidence"], rows, raw=True)))
     return section("diagnostics", "Diagnostics", titled(blocks))
 
 
