@@ -21,17 +21,23 @@ from fortify.cli.common import (
     BatchSize,
     DatasetName,
     Device,
+    Label,
+    Mean,
     ModelArgs,
     ModelFile,
     Seed,
     Split,
+    Std,
     Threads,
     Weights,
     check_outputs,
+    data_name,
     load_model_for,
+    normalisation,
     setup_torch,
     threat_for,
 )
+from fortify.cli.estimate import attack_cost
 from fortify.cli.progress import ProgressMode, Quiet, bar, configure
 from fortify.cli.render import console, pct
 from fortify.evaluation.ledger import jsonable
@@ -116,6 +122,9 @@ def attack_command(
     model_arg: ModelArgs = None,
     attack: Annotated[str, typer.Option(help="attack name; `fortify attacks` lists them")] = "pgd",
     data: DatasetName = "fashion-mnist",
+    label: Label = None,
+    mean: Mean = None,
+    std: Std = None,
     eps: Annotated[float, typer.Option(help="threat radius (a pixel count for --norm l0)")] = 0.1,
     norm: Annotated[str, typer.Option(help="linf, l2 or l0")] = "linf",
     n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 500,
@@ -150,7 +159,8 @@ def attack_command(
         check_outputs(save=save.with_suffix(".json"))
     dev = setup_torch(threads, device)
     configure(progress, quiet)
-    clf = load_model_for(model, data, dev, weights, model_arg)
+    data = data_name(data, label)
+    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
     x, y = datasets.load(data, split, n=n)
     threat = threat_for(norm, eps, clf.bounds, tuple(x.shape[1:]))
     goal = y
@@ -163,6 +173,8 @@ def attack_command(
             console.print(f"{int((~keep).sum())} sample(s) of class {target} left out (they are the target)")
             x, y, goal = x[keep], y[keep], goal[keep]
     attacker = entry.build(seed=seed, budget=steps, **({"targeted": True} if target is not None else {}))
+    reached = clf.predict(x).cpu() == goal if target is not None else clf.predict(x).cpu() != y
+    attack_cost(entry.name, attacker, clf, x, int((~reached).sum()), batch_size)
     started = time.perf_counter()
     with bar(entry.name, x.shape[0], True) as ticker:
         labels = y if target is not None else None

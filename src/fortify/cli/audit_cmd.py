@@ -15,11 +15,19 @@ from fortify.cli.app import app
 from fortify.cli.common import (
     DatasetName,
     Device,
+    Label,
+    Mean,
+    ModelArgs,
     ModelFile,
     Seed,
+    Std,
     Threads,
+    Weights,
     check_outputs,
+    data_name,
+    fresh_module,
     load_model_for,
+    normalisation,
     parse_numbers,
     setup_torch,
 )
@@ -63,7 +71,12 @@ def _save(out: Path, data: str, clf: Classifier, name: str, section: dict[str, A
 def membership_command(
     model: ModelFile,
     out: Out,
+    weights: Weights = None,
+    model_arg: ModelArgs = None,
     data: DatasetName = "fashion-mnist",
+    label: Label = None,
+    mean: Mean = None,
+    std: Std = None,
     attack: Annotated[str, typer.Option(help="loss, confidence or lira")] = "loss",
     members_n: Annotated[
         int | None,
@@ -77,7 +90,10 @@ def membership_command(
     shadow_epochs: Annotated[
         int, typer.Option(min=1, help="lira: epochs per shadow (like the target's)")
     ] = 2,
-    arch: Annotated[str | None, typer.Option(help="lira: shadow architecture (default: the model's)")] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(help="lira: shadow architecture (default: the model's; your own code with --model-arg)"),
+    ] = None,
     seed: Seed = 0,
     device: Device = "auto",
     threads: Threads = None,
@@ -85,7 +101,8 @@ def membership_command(
     """Score a membership attack: members are the model's training images, non-members test images."""
     check_outputs(out=out)
     dev = setup_torch(threads, device)
-    clf = load_model_for(model, data, dev)
+    data = data_name(data, label)
+    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
     count = _members_n(clf, members_n)
     x_train, y_train = datasets.load(data, "train")
     if count > x_train.shape[0]:
@@ -97,10 +114,14 @@ def membership_command(
     if attack == "lira":
         info = datasets.info(data)
         shape = arch or clf.metadata.get("arch", "cnn-small")
+        # shadows see their inputs as the target does
+        shadow_mean = clf.mean.tolist() if clf.mean is not None else None
+        shadow_std = clf.std.tolist() if clf.std is not None else None
 
         def fit(x: torch.Tensor, y: torch.Tensor) -> Classifier:
             torch.manual_seed(seed)
-            shadow = Classifier(zoo.create(shape, info.shape, info.num_classes), num_classes=info.num_classes)
+            module = fresh_module(shape, data, model_arg)
+            shadow = Classifier(module, num_classes=info.num_classes, mean=shadow_mean, std=shadow_std)
             train(shadow, (x, y), epochs=shadow_epochs, lr=1e-3, batch_size=128, seed=seed, progress=False)
             return shadow
 
@@ -121,7 +142,12 @@ def membership_command(
 def extraction_command(
     model: ModelFile,
     out: Out,
+    weights: Weights = None,
+    model_arg: ModelArgs = None,
     data: DatasetName = "fashion-mnist",
+    label: Label = None,
+    mean: Mean = None,
+    std: Std = None,
     budgets: Annotated[str, typer.Option(help="query budgets, comma-separated")] = "250,1000,5000",
     queries: Annotated[str, typer.Option(help="query set: train (in-distribution) or noise")] = "train",
     harden: Annotated[
@@ -137,7 +163,8 @@ def extraction_command(
     """Steal the model through its outputs (knockoff) at several query budgets, optionally hardened."""
     check_outputs(out=out)
     dev = setup_torch(threads, device)
-    clf = load_model_for(model, data, dev)
+    data = data_name(data, label)
+    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
     values = parse_numbers(budgets, "--budgets")
     if not values or any(b < 1 or b != int(b) for b in values):
         raise FortifyError(f"--budgets must be positive integers, got {budgets!r}")

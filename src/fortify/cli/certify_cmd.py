@@ -14,17 +14,23 @@ from fortify.cli.app import app
 from fortify.cli.common import (
     DatasetName,
     Device,
+    Label,
+    Mean,
     ModelArgs,
     ModelFile,
     Seed,
     Split,
+    Std,
     Threads,
     Weights,
     check_outputs,
+    data_name,
     load_model_for,
+    normalisation,
     parse_numbers,
     setup_torch,
 )
+from fortify.cli.estimate import certify_cost
 from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct
 from fortify.result import Result
@@ -47,6 +53,9 @@ def certify_command(
     weights: Weights = None,
     model_arg: ModelArgs = None,
     data: DatasetName = "fashion-mnist",
+    label: Label = None,
+    mean: Mean = None,
+    std: Std = None,
     sigma: Annotated[float, typer.Option(help="Gaussian noise level of the smoothing")] = 0.25,
     n: Annotated[int, typer.Option(min=1, help="noise samples per image to estimate pA")] = 10_000,
     n0: Annotated[int, typer.Option(min=1, help="noise samples per image to select the class")] = 100,
@@ -69,8 +78,10 @@ def certify_command(
     dev = setup_torch(threads, device)
     configure(progress, quiet)
     wanted = parse_numbers(radii, "--radii")
-    clf = load_model_for(model, data, dev, weights, model_arg)
+    data = data_name(data, label)
+    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
     x, y = datasets.load(data, split, n=n_samples)
+    certify_cost(clf, x, n0, n, batch_size)
     smooth = Smooth(clf, sigma, batch_size=batch_size, seed=seed)
     result = certified_accuracy(
         smooth, x, y, radii=wanted, n0=n0, n=n, alpha=alpha, dataset=data, progress=bars

@@ -11,10 +11,12 @@ import torch
 import typer
 from safetensors import SafetensorError
 from safetensors.torch import load_file
+from torch import nn
 
 from fortify import data as datasets
 from fortify import zoo
 from fortify._files import check_writable, check_writable_folder
+from fortify.data.tables import csv_name, split_name
 from fortify.model import Classifier
 from fortify.threat import L0, Threat, make_threat
 from fortify.types import Bounds, FortifyError
@@ -41,14 +43,38 @@ DatasetName = Annotated[
     str,
     typer.Option(
         help=f"dataset: {', '.join(sorted(datasets.DATASETS))}, or your own folder:PATH (one sub-folder "
-        "of PNG/JPEG per class) or npz:FILE (arrays x, y)"
+        "of PNG/JPEG per class), npz:FILE (arrays x, y) or csv:FILE (a header row, features in [0, 1], "
+        "the labels in the --label column)"
     ),
 ]
+Label = Annotated[
+    str | None,
+    typer.Option(
+        help="the label column of --data csv:FILE (default: the column named 'label'); whole numbers are "
+        "class ids, other values class names numbered in sorted order"
+    ),
+]
+Mean = Annotated[
+    str | None,
+    typer.Option(
+        help="the model's input normalisation (x - mean) / std, applied inside the classifier: one value, "
+        "or one per channel (per feature for csv: data), comma-separated; recorded in the Result "
+        "(default: none, or what the model file records)"
+    ),
+]
+Std = Annotated[str | None, typer.Option(help="the std of that normalisation, as --mean (values > 0)")]
 MLFLOW_STORE_HELP = (
     "the store is $MLFLOW_TRACKING_URI when set, else runs/mlflow/mlflow.db under the current folder: "
     "one store for train and evaluate"
 )
 """Where ``--mlflow`` writes (``fortify.report.mlflow.store_uri`` with its default run folder)."""
+TrustCode = Annotated[
+    bool,
+    typer.Option(
+        "--trust-code",
+        help="let a guard bundle rebuild a model from your own code (its import path), which runs that code",
+    ),
+]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")]
 Threads = Annotated[
     int | None, typer.Option(help="CPU threads for torch (default: every CPU of this machine)")
@@ -89,12 +115,69 @@ def setup_torch(threads: int | None, device: str) -> torch.device:
         raise FortifyError(f"--device {device!r} is not a valid torch device") from exc
 
 
+def data_name(data: str, label: str | None) -> str:
+    """The dataset ``--data`` and ``--label`` name together: ``csv:FILE?label=COLUMN`` for a table."""
+    if label is None:
+        return data
+    if not data.startswith("csv:"):
+        raise FortifyError(f"--label names the label column of --data csv:FILE, not of {data}")
+    file, named = split_name(data.removeprefix("csv:"))
+    if named is not None:
+        raise FortifyError("name the label column once: --label COLUMN or --data csv:FILE?label=COLUMN")
+    return csv_name(file, label)
+
+
+Normalisation = tuple[list[float] | None, list[float] | None]
+
+
+def normalisation(mean: str | None, std: str | None, dataset: str) -> Normalisation:
+    """``--mean`` / ``--std`` as numbers, checked against ``dataset``'s channels (features for a table):
+    one value or one per channel, finite, std > 0."""
+    channels = datasets.info(dataset).shape[0]
+    out: list[list[float] | None] = []
+    for option, text in (("--mean", mean), ("--std", std)):
+        if text is None:
+            out.append(None)
+            continue
+        values = parse_numbers(text, option)
+        if len(values) not in (1, channels):
+            raise FortifyError(
+                f"{option} has {len(values)} values; {dataset} inputs have {channels} channel(s): give 1 or "
+                f"{channels}"
+            )
+        if not all(math.isfinite(v) for v in values) or (option == "--std" and min(values) <= 0):
+            raise FortifyError(f"{option} values must be finite{' and > 0' if option == '--std' else ''}")
+        out.append(values)
+    return out[0], out[1]
+
+
+def _normalised(clf: Classifier, name: str, norm: Normalisation | None) -> Classifier:
+    """``clf`` with ``--mean/--std`` set; refused if the model already records another normalisation."""
+    if norm is None or norm == (None, None):
+        return clf
+    for stat, given in zip(("mean", "std"), norm, strict=True):
+        if given is None:
+            continue
+        held = getattr(clf, stat)
+        if held is not None and held.tolist() != torch.tensor(given, dtype=torch.float32).tolist():
+            values, own = ",".join(f"{v:g}" for v in given), [float(f"{v:.8g}") for v in held.tolist()]
+            raise FortifyError(
+                f"{name} records its own {stat} {own}; --{stat} {values} would change the model: "
+                f"leave --{stat} out"
+            )
+        clf.register_buffer(
+            stat, torch.tensor(given, dtype=torch.float32, device=clf.device), persistent=False
+        )
+    return clf
+
+
 def load_model_for(
     path: Path,
     dataset: str,
     device: torch.device,
     weights: Path | None = None,
     model_args: list[str] | None = None,
+    norm: Normalisation | None = None,
 ) -> Classifier:
     """The model ``--model`` names, checked to fit ``dataset`` (input shape and class count).
 
@@ -103,10 +186,12 @@ def load_model_for(
     path, typed by the user, runs the user's code. The classifier's ``identity`` names the
     architecture (zoo name, import path or ``onnx:FILE``), the weights file read and its SHA-256, and
     the training run the file records, so every Result made with it says which model it is about.
+    ``norm`` (``normalisation(--mean, --std)``) is set inside the classifier; a model file that records
+    a different one refuses it.
     """
     text, info = str(path), datasets.info(dataset)
     if is_import_path(text) and not path.exists():
-        return _from_factory(text, weights, model_args or [], dataset, device)
+        return _from_factory(text, weights, model_args or [], dataset, device, norm)
     if weights is not None or model_args:
         raise FortifyError("--weights and --model-arg go with --model pkg.module:factory, not a model file")
     if path.suffix.lower() == ".onnx":
@@ -119,7 +204,7 @@ def load_model_for(
             "num_classes": info.num_classes,
         }
         clf.identity = file_identity(f"onnx:{path.name}", "onnx", clf.module, path)
-        _check_outputs(clf, text, dataset, device)
+        _check_outputs(_normalised(clf, text, norm), text, dataset, device)
         return clf
     clf = zoo.load(path, device=device)
     meta = clf.metadata
@@ -128,11 +213,16 @@ def load_model_for(
             f"{path} takes inputs {tuple(meta['input_shape'])} with {meta['num_classes']} classes, but "
             f"{dataset} has inputs {tuple(info.shape)} with {info.num_classes} classes"
         )
-    return clf
+    return _normalised(clf, text, norm)
 
 
 def _from_factory(
-    factory: str, weights: Path | None, model_args: list[str], dataset: str, device: torch.device
+    factory: str,
+    weights: Path | None,
+    model_args: list[str],
+    dataset: str,
+    device: torch.device,
+    norm: Normalisation | None,
 ) -> Classifier:
     if weights is None:
         raise FortifyError(f"--model {factory} needs --weights FILE.safetensors (its state dict)")
@@ -167,8 +257,19 @@ def _from_factory(
     }
     run = meta.get("training_run")
     clf.identity = file_identity(factory, "factory", module, weights, run if isinstance(run, dict) else None)
-    _check_outputs(clf, factory, dataset, device)
+    _check_outputs(_normalised(clf, str(weights), norm), factory, dataset, device)
     return clf
+
+
+def fresh_module(arch: str, dataset: str, model_args: list[str] | None = None) -> nn.Module:
+    """A new, untrained module for ``dataset``: a zoo architecture, or the user's ``pkg.module:factory``
+    called with ``model_args`` (typing the import path is the consent to run it)."""
+    if is_import_path(arch):
+        return build(arch, parse_model_args(model_args or []))
+    if model_args:
+        raise FortifyError("--model-arg goes with an architecture given as pkg.module:factory")
+    info = datasets.info(dataset)
+    return zoo.create(arch, info.shape, info.num_classes)
 
 
 def _plain_safetensors(path: Path) -> Path:

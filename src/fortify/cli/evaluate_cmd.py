@@ -14,13 +14,19 @@ from fortify.cli.common import (
     BatchSize,
     DatasetName,
     Device,
+    Label,
+    Mean,
     ModelArgs,
     Seed,
     Split,
+    Std,
     Threads,
+    TrustCode,
     Weights,
     check_outputs,
+    data_name,
     load_model_for,
+    normalisation,
     setup_torch,
     threat_for,
 )
@@ -33,9 +39,11 @@ from fortify.cli.detector_opts import (
     detector_line,
     detector_spec,
 )
+from fortify.cli.estimate import suite_cost
 from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct, print_diagnostics, results_table
 from fortify.cli.report_cmd import publish
+from fortify.data.files import is_file_dataset
 from fortify.detect.calibration import with_detector
 from fortify.evaluation import evaluate, suite_names
 from fortify.result import Result
@@ -57,11 +65,15 @@ def evaluate_command(
             "ACCEPTED points; naive attacks on its bare models are reported beside it"
         ),
     ] = None,
+    trust_code: TrustCode = False,
     url: Annotated[
         str | None,
         typer.Option(help="a served endpoint (http://host:port) to red-team instead; key in FORTIFY_API_KEY"),
     ] = None,
     data: DatasetName = "fashion-mnist",
+    label: Label = None,
+    mean: Mean = None,
+    std: Std = None,
     eps: Annotated[float, typer.Option(help="radius of the threat ball")] = 0.1,
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
     n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 1000,
@@ -91,6 +103,11 @@ def evaluate_command(
     dev = setup_torch(threads, device)
     configure(progress, quiet)
     threat = make_threat(norm, eps)
+    data = data_name(data, label)
+    if model is None and (mean is not None or std is not None):
+        raise FortifyError(
+            "--mean/--std declare the normalisation of a --model; a guard or endpoint has its own"
+        )
     if url is not None:
         from fortify.cli.serve_cmd import evaluate_url
 
@@ -103,18 +120,31 @@ def evaluate_command(
     if guard is not None:
         if detector is not None:
             raise FortifyError("--detector adds a detector to a model; a guard bundle has its own detectors")
-        _evaluate_guard(guard, data, split, n, threat, suite, seed, batch_size, out, report, mlflow, dev)
+        guarded = Guard.load(str(guard), trust_code=trust_code).to(dev)
+        _evaluate_guard(guarded, guard, data, split, n, threat, suite, seed, batch_size, out, report, mlflow)
         return
     assert model is not None
     spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)
-    clf = load_model_for(model, data, dev, weights, model_arg)
+    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
     x, y = datasets.load(data, split, n=n)
     threat = threat_for(norm, eps, clf.bounds, tuple(x.shape[1:]))
     calibration = None
     if spec is not None:
         clf, calibration = with_detector(clf, spec, data, split, x.shape[0])
+    if suite in suite_names():
+        suite_cost(suite, clf, x, y, threat, seed, batch_size=batch_size, detector=spec is not None)
+    names = datasets.info(data).classes if is_file_dataset(data) else None  # the user's own class names
     result = evaluate(
-        clf, x, y, threat, suite=suite, seed=seed, batch_size=batch_size, dataset=data, progress=bars
+        clf,
+        x,
+        y,
+        threat,
+        suite=suite,
+        seed=seed,
+        batch_size=batch_size,
+        dataset=data,
+        class_names=names,
+        progress=bars,
     )
     console.print(results_table([result], f"{model} on {data} ({result.n_samples} samples)"))
     if calibration is not None:
@@ -127,6 +157,7 @@ def evaluate_command(
 
 
 def _evaluate_guard(
+    guard: Guard,
     bundle: Path,
     data: str,
     split: str,
@@ -138,9 +169,7 @@ def _evaluate_guard(
     out: Path | None,
     report: Path | None,
     mlflow: bool,
-    device: object,
 ) -> None:
-    guard = Guard.load(str(bundle)).to(device)  # type: ignore[arg-type]
     overlap = calibration_overlap(guard, data, split, n)
     if overlap is not None:
         raise FortifyError(overlap)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +12,6 @@ import typer
 from safetensors.torch import save
 
 from fortify import data as datasets
-from fortify import zoo
 from fortify._files import atomic_write_bytes, atomic_write_text
 from fortify.audits import poisoning as P
 from fortify.audits.poisoning.files import load_poisoned
@@ -19,10 +19,18 @@ from fortify.cli.app import app
 from fortify.cli.common import (
     DatasetName,
     Device,
+    Label,
+    Mean,
+    ModelArgs,
     ModelFile,
+    Std,
     Threads,
+    Weights,
     check_outputs,
+    data_name,
+    fresh_module,
     load_model_for,
+    normalisation,
     setup_torch,
 )
 from fortify.cli.render import console, pct
@@ -58,12 +66,16 @@ def _attack(
     raise FortifyError(f"--attack must be badnets or clean-label, got {attack!r}")
 
 
-def _trainer(arch: str, dataset: str, epochs: int, seed: int):
+def _trainer(
+    arch: str, dataset: str, epochs: int, seed: int, model_args: list[str] | None = None
+) -> Callable[[torch.Tensor, torch.Tensor], Classifier]:
+    """A function training a fresh ``arch`` (a zoo architecture, or the user's ``pkg.module:factory``
+    called with ``model_args``) on ``(x, y)``."""
     info = datasets.info(dataset)
 
     def fit(x: torch.Tensor, y: torch.Tensor) -> Classifier:
         torch.manual_seed(seed)
-        clf = Classifier(zoo.create(arch, info.shape, info.num_classes), num_classes=info.num_classes)
+        clf = Classifier(fresh_module(arch, dataset, model_args), num_classes=info.num_classes)
         train(clf, (x, y), epochs=epochs, lr=1e-3, batch_size=128, seed=seed, progress=False)
         return clf
 
@@ -74,6 +86,7 @@ def _trainer(arch: str, dataset: str, epochs: int, seed: int):
 def make_command(
     out: Annotated[Path, typer.Option(help="poisoned set as safetensors: x, y, poisoned (indices)")],
     data: DatasetName = "fashion-mnist",
+    label: Label = None,
     n_train: NTrain = 10_000,
     attack: Attack = "badnets",
     trigger: Trigger = "patch",
@@ -83,18 +96,27 @@ def make_command(
     target: Target = 0,
     eps: Annotated[float, typer.Option(help="clean-label: Linf budget of the hardening PGD")] = 0.1,
     surrogate: Annotated[
-        Path | None, typer.Option(help="clean-label: a fortify model to perturb against")
+        Path | None,
+        typer.Option(
+            help="clean-label: the model to perturb against (a fortify file, or pkg.module:factory)"
+        ),
     ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="the state dict of a --surrogate given as pkg.module:factory")
+    ] = None,
+    model_arg: ModelArgs = None,
     seed: Seed = 0,
 ) -> None:
     """Write a poisoned copy of the first N training images and the indices of what was changed."""
     check_outputs(out=out)
     chosen = _attack(attack, trigger, size, alpha, rate, target, eps, seed)
+    data = data_name(data, label)
     x, y = datasets.load(data, "train", n=n_train)
     if isinstance(chosen, P.CleanLabel):
         if surrogate is None:
             raise FortifyError("--attack clean-label needs --surrogate MODEL")
-        x_p, y_p, idx = chosen.poison(x, y, load_model_for(surrogate, data, torch.device("cpu")))
+        model = load_model_for(surrogate, data, torch.device("cpu"), weights, model_arg)
+        x_p, y_p, idx = chosen.poison(x, y, model)
     else:
         x_p, y_p, idx = chosen.poison(x, y)
     meta = {"fortify": json.dumps({"dataset": data, "n_train": n_train, **chosen.describe()})}
@@ -121,6 +143,11 @@ def inspect_command(
     ] = None,
     expected_rate: Annotated[float, typer.Option(help="spectral: upper bound on the poison rate")] = 0.05,
     data: DatasetName = "fashion-mnist",
+    label: Label = None,
+    weights: Weights = None,
+    model_arg: ModelArgs = None,
+    mean: Mean = None,
+    std: Std = None,
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:
@@ -129,7 +156,8 @@ def inspect_command(
     dev = setup_torch(threads, device)
     if method not in P.INSPECTIONS:
         raise FortifyError(f"--method must be one of {sorted(P.INSPECTIONS)}, got {method!r}")
-    clf = load_model_for(model, data, dev)
+    data = data_name(data, label)
+    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
     x, y, known = load_poisoned(poisoned, "--poisoned")
     extra = {"expected_rate": expected_rate} if method == "spectral" else {}
     flagged = P.INSPECTIONS[method](clf, x, y, layer=layer, **extra)
@@ -152,7 +180,12 @@ def inspect_command(
 def audit_command(
     out: Annotated[Path, typer.Option(help="the audit Result JSON (kind 'audit')")],
     data: DatasetName = "fashion-mnist",
-    arch: Annotated[str, typer.Option(help="architecture trained on the poisoned set")] = "cnn-small",
+    label: Label = None,
+    arch: Annotated[
+        str,
+        typer.Option(help="architecture trained on the poisoned set: a zoo name, or pkg.module:factory"),
+    ] = "cnn-small",
+    model_arg: ModelArgs = None,
     n_train: NTrain = 10_000,
     n_test: Annotated[int, typer.Option(min=10, help="test images measured")] = 2000,
     epochs: Annotated[int, typer.Option(min=1, help="training epochs of every model")] = 2,
@@ -182,9 +215,10 @@ def audit_command(
     setup_torch(threads, device)
     chosen = _attack(attack, trigger, size, alpha, rate, target, eps, seed)
     names = [n.strip() for n in inspections.split(",") if n.strip()]
+    data = data_name(data, label)
     x, y = datasets.load(data, "train", n=n_train)
     x_test, y_test = datasets.load(data, "test", n=n_test)
-    fit = _trainer(arch, data, epochs, seed)
+    fit = _trainer(arch, data, epochs, seed, model_arg)
     surrogate = fit(x, y) if isinstance(chosen, P.CleanLabel) else None
     console.print(
         f"auditing {chosen.describe()}: {2 + 2 * len(names)} trainings of {arch} on {x.shape[0]} images"

@@ -43,6 +43,11 @@ def configure(mode: str = "auto", quiet: bool = False) -> None:
     _mode = "none" if quiet else mode
 
 
+def silenced() -> bool:
+    """True when this command writes no progress (``--quiet``, ``--progress none``)."""
+    return _mode == "none"
+
+
 def _resolved() -> str:
     if _mode != "auto":
         return _mode

@@ -9,19 +9,25 @@ import typer
 from rich.table import Table
 
 from fortify import data as datasets
+from fortify.attacks import FMN
 from fortify.cli.app import app
 from fortify.cli.common import (
     BatchSize,
     DatasetName,
     Device,
+    Label,
+    Mean,
     ModelArgs,
     ModelFile,
     Seed,
     Split,
+    Std,
     Threads,
     Weights,
     check_outputs,
+    data_name,
     load_model_for,
+    normalisation,
     parse_numbers,
     setup_torch,
 )
@@ -34,6 +40,7 @@ from fortify.cli.detector_opts import (
     detector_line,
     detector_spec,
 )
+from fortify.cli.estimate import suite_cost
 from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct, print_diagnostics
 from fortify.detect.calibration import with_detector
@@ -48,6 +55,9 @@ def sweep_command(
     model_arg: ModelArgs = None,
     eps: Annotated[str, typer.Option(help="increasing radii, comma-separated")] = "0.01,0.03,0.1,0.3",
     data: DatasetName = "fashion-mnist",
+    label: Label = None,
+    mean: Mean = None,
+    std: Std = None,
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
     n: Annotated[int, typer.Option(min=1, help="number of test samples")] = 1000,
     suite: Annotated[str, typer.Option(help=f"attack suite: {', '.join(suite_names())}")] = "standard",
@@ -72,12 +82,18 @@ def sweep_command(
     configure(progress, quiet)
     epsilons = parse_numbers(eps, "--eps")
     kind = make_threat(norm, 0.0)
+    data = data_name(data, label)
     spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)
-    clf = load_model_for(model, data, dev, weights, model_arg)
+    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
     x, y = datasets.load(data, split, n=n)
     calibration = None
     if spec is not None:
         clf, calibration = with_detector(clf, spec, data, split, x.shape[0])
+    if suite in suite_names():
+        largest = kind.with_eps(max(epsilons, default=0.0))
+        fmn = ("fmn", FMN(steps=100, seed=seed))  # the sweep's minimum-norm pass
+        repeats = len(epsilons) if refine else 0
+        suite_cost(suite, clf, x, y, largest, seed, batch_size=batch_size, repeats=repeats, extra=[fmn])
     result = sweep(
         clf,
         x,

@@ -19,12 +19,18 @@ from fortify.cli.common import (
     MLFLOW_STORE_HELP,
     DatasetName,
     Device,
+    Label,
+    Mean,
     ModelArgs,
+    Normalisation,
     Seed,
+    Std,
     Threads,
     Weights,
     check_output_folder,
+    data_name,
     load_model_for,
+    normalisation,
     setup_torch,
 )
 from fortify.cli.progress import ProgressMode, Quiet, bars, configure
@@ -84,12 +90,14 @@ def train_and_save(
     exclude: Path | None = None,
     weights: Path | None = None,
     model_args: list[str] | None = None,
+    norm: Normalisation | None = None,
 ) -> tuple[Classifier, TrainingHistory, float]:
     """Train ``arch`` (or fine-tune the model at ``init``) on ``dataset``; write ``out/model.safetensors``
     and ``out/train.json``. The last ``val_n`` training samples are held out for validation (robust
     accuracy, early stopping). The Result has the clean test accuracy and, with a threat, the PGD-20
     accuracy on the first ``test_n`` test images (all when None); its model identity names the file
-    written, its SHA-256 and the new training run (id, time, config digest), as the file records."""
+    written, its SHA-256 and the new training run (id, time, config digest), as the file records.
+    ``norm`` (``--mean/--std``) is the normalisation inside the classifier, saved with it."""
     meta = datasets.info(dataset)
     x, y = training_set(dataset, n_train, poisoned, exclude)
     if val_n >= x.shape[0]:
@@ -98,19 +106,19 @@ def train_and_save(
     x, y = (x[:-val_n], y[:-val_n]) if val_n > 0 else (x, y)
     x_test, y_test = datasets.load(dataset, "test")
     if init is not None:
-        clf = load_model_for(init, dataset, device, weights, model_args)
-    elif is_import_path(arch):
-        torch.manual_seed(config.seed)
-        kwargs = parse_model_args(model_args or [])
-        clf = Classifier(build(arch, kwargs).to(device), num_classes=meta.num_classes)
-        clf.metadata = {"factory": arch, "factory_kwargs": kwargs}
+        clf = load_model_for(init, dataset, device, weights, model_args, norm)
     else:
-        if weights is not None or model_args:
+        mean, std = norm or (None, None)
+        kwargs = parse_model_args(model_args or []) if is_import_path(arch) else {}
+        if not is_import_path(arch) and (weights is not None or model_args):
             raise FortifyError("--weights and --model-arg go with a pkg.module:factory --arch or --init")
         torch.manual_seed(config.seed)
-        clf = Classifier(
-            zoo.create(arch, meta.shape, meta.num_classes).to(device), num_classes=meta.num_classes
+        module = (
+            build(arch, kwargs) if is_import_path(arch) else zoo.create(arch, meta.shape, meta.num_classes)
         )
+        clf = Classifier(module.to(device), num_classes=meta.num_classes, mean=mean, std=std)
+        if is_import_path(arch):
+            clf.metadata = {"factory": arch, "factory_kwargs": kwargs}
     history = train(clf, (x, y), config, val=val, progress=bars if progress else False)
     test_acc = accuracy(clf, x_test, y_test)
     metrics: dict[str, float] = {"test_accuracy": test_acc}
@@ -171,6 +179,9 @@ def train_and_save(
 @app.command("train")
 def train_command(
     data: DatasetName = "fashion-mnist",
+    label: Label = None,
+    mean: Mean = None,
+    std: Std = None,
     arch: Annotated[
         str,
         typer.Option(
@@ -258,6 +269,8 @@ def train_command(
     if method in ("pgd", "fast", "trades") and eps is None:
         raise FortifyError(f"--method {method} needs --eps (e.g. --eps 0.1)")
     threat = make_threat(norm, eps) if eps is not None else None
+    data = data_name(data, label)
+    stats = normalisation(mean, std, data)
     given = {
         "steps": steps,
         "alpha": alpha,
@@ -295,6 +308,7 @@ def train_command(
         exclude=exclude,
         weights=weights,
         model_args=model_arg,
+        norm=stats,
     )
     for record in history.epochs:
         val = f"  val {pct(record.val_accuracy)}" if record.val_accuracy is not None else ""

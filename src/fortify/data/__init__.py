@@ -34,7 +34,8 @@ SPLITS = ("train", "test")
 
 
 def info(name: str) -> DatasetInfo:
-    """Shape and classes of a built-in set, or of ``folder:PATH`` / ``npz:FILE`` (read to find out)."""
+    """Shape and classes of a built-in set, or of ``folder:PATH`` / ``npz:FILE`` / ``csv:FILE`` (read to
+    find out)."""
     if files.is_file_dataset(name):
         x, y, classes = files.load_split(name, "train")
         x_test, y_test, _ = files.load_split(name, "test")
@@ -48,7 +49,9 @@ def info(name: str) -> DatasetInfo:
             raise DataError(f"--data {name}: needs at least 2 classes, found {count}")
         return DatasetInfo(name, count, tuple(x.shape[1:]), classes)
     if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}, folder:PATH, npz:FILE")
+        raise DataError(
+            f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}, folder:PATH, npz:FILE, csv:FILE"
+        )
     return DATASETS[name]
 
 
@@ -57,7 +60,8 @@ def load(
 ) -> tuple[Tensor, Tensor]:
     """Load ``split`` (``"train"`` or ``"test"``) of dataset ``name``: float32 ``x`` in [0, 1], int64 ``y``.
 
-    ``name`` is a built-in set or the user's own ``folder:PATH`` / ``npz:FILE`` (``fortify.data.files``).
+    ``name`` is a built-in set or the user's own ``folder:PATH`` / ``npz:FILE`` / ``csv:FILE`` (label
+    column named as ``csv:FILE?label=COLUMN``; ``fortify.data.files``).
     ``n`` keeps the first ``n`` samples. Fashion-MNIST is never downloaded unless ``download_to`` names
     a folder to put it in; missing or corrupt files raise ``DataError`` saying which file and what to do.
     """

@@ -1,9 +1,11 @@
-"""The user's own data: ``folder:PATH`` (one sub-folder per class of PNG/JPEG images) and ``npz:FILE``
-(arrays ``x`` and ``y``), as float32 ``x`` in [0, 1] and int64 ``y`` like the built-in sets.
+"""The user's own data: ``folder:PATH`` (one sub-folder per class of PNG/JPEG images), ``npz:FILE``
+(arrays ``x`` and ``y``) and ``csv:FILE`` (a table with a label column, ``fortify.data.tables``; the
+column is named as ``csv:FILE?label=COLUMN``), as float32 ``x`` in [0, 1] and int64 ``y`` like the
+built-in sets.
 
 Splits: a folder with ``train/`` and ``test/`` sub-folders (each holding the class folders) gives those;
 an ``.npz`` with ``x_train, y_train, x_test, y_test`` likewise. Otherwise every fifth sample (in sorted
-file order) is ``test`` and the rest ``train``, so the two splits never share a sample.
+file order, or row order) is ``test`` and the rest ``train``, so the two splits never share a sample.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import Tensor
 from fortify.types import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-PREFIXES = ("folder:", "npz:")
+PREFIXES = ("folder:", "npz:", "csv:")
 TEST_EVERY = 5
 """Without explicit splits, sample ``i`` is in ``test`` when ``i % TEST_EVERY == 0``."""
 
@@ -28,10 +30,16 @@ def is_file_dataset(name: str) -> bool:
 
 
 def load_split(name: str, split: str) -> tuple[Tensor, Tensor, tuple[str, ...] | None]:
-    """``x, y, class names`` of ``split`` of ``folder:PATH`` or ``npz:FILE``."""
+    """``x, y, class names`` of ``split`` of ``folder:PATH``, ``npz:FILE`` or ``csv:FILE[?label=COLUMN]``."""
     kind, _, where = name.partition(":")
     if not where:
         raise DataError(f"--data {name}: give a path after {kind}:")
+    if kind == "csv":
+        from fortify.data.tables import read_csv, split_name
+
+        file, label = split_name(where)
+        x, y, classes, _ = read_csv(str(Path(file).resolve()), label)
+        return (*_every_fifth(x, y, split), classes)
     path = Path(where)
     if kind == "folder":
         return _folder(str(path.resolve()), split)

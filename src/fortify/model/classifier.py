@@ -165,7 +165,8 @@ class Classifier(nn.Module):
         return self.logits(x, check=check).softmax(dim=1)
 
     def describe(self) -> dict[str, object]:
-        """A JSON-ready description recorded in results, with the model's ``identity`` when known."""
+        """A JSON-ready description recorded in results: with the normalisation (``mean``, ``std``) when
+        the classifier has one, and the model's ``identity`` when known."""
         info: dict[str, object] = {
             "class": type(self).__name__,
             "module": type(self.module).__name__,
@@ -175,6 +176,10 @@ class Classifier(nn.Module):
             "randomized": self.randomized,
             "parameters": sum(p.numel() for p in self.module.parameters()),
         }
+        if self.mean is not None:
+            info["mean"] = [float(f"{v:.8g}") for v in self.mean.tolist()]  # float32, as typed
+        if self.std is not None:
+            info["std"] = [float(f"{v:.8g}") for v in self.std.tolist()]
         if self.identity:
             info["identity"] = dict(self.identity)
         return info

@@ -18,6 +18,7 @@ from fortify import data as datasets
 from fortify import zoo
 from fortify.defenses import JPEG, BitDepth, GaussianNoise, MedianFilter, Preprocessor
 from fortify.detect.base import DEFAULT_FPR
+from fortify.model import Classifier
 from fortify.runtime.detectors import DEFAULT_DETECTORS, DETECTORS
 from fortify.runtime.guard import DEFAULT_REJECT_FPR, Guard
 from fortify.types import FortifyError
@@ -80,8 +81,14 @@ def calibration_overlap(guard: Guard, dataset: str, split: str, n_eval: int) -> 
     return None
 
 
+def _loaded(model: str | Path | Classifier, device: str | torch.device | None) -> Classifier:
+    if isinstance(model, Classifier):
+        return model if device is None else model.to(device)
+    return zoo.load(model, device=device)
+
+
 def build_guard(
-    models: str | Path | Sequence[str | Path],
+    models: str | Path | Classifier | Sequence[str | Path | Classifier],
     *,
     calibrate: str,
     n: int = DEFAULT_CALIBRATION_N,
@@ -94,18 +101,21 @@ def build_guard(
     split: str = "test",
     device: str | torch.device | None = None,
 ) -> Guard:
-    """Load fortify model files, put them behind ``preprocess`` and ``detectors``, and calibrate the
-    guard on held-out images of the dataset ``calibrate`` (see the module docstring)."""
-    paths = [models] if isinstance(models, (str, Path)) else list(models)
-    if not paths:
-        raise FortifyError("build_guard needs at least one model file")
-    clfs = [zoo.load(p, device=device) for p in paths]
+    """Put models behind ``preprocess`` and ``detectors`` and calibrate the guard on held-out images of
+    the dataset ``calibrate`` (see the module docstring). A model is a fortify model file, or a
+    ``Classifier`` already loaded (e.g. the user's own code, by the CLI's ``--model pkg.module:factory``)."""
+    given = [models] if isinstance(models, (str, Path, Classifier)) else list(models)
+    if not given:
+        raise FortifyError("build_guard needs at least one model")
+    clfs = [_loaded(m, device) for m in given]
     info = datasets.info(calibrate)
-    for path, clf in zip(paths, clfs, strict=True):
-        meta = clf.metadata
-        if tuple(meta["input_shape"]) != tuple(info.shape) or meta["num_classes"] != info.num_classes:
+    for item, clf in zip(given, clfs, strict=True):
+        meta = clf.metadata or {}
+        shape, classes = meta.get("input_shape", info.shape), meta.get("num_classes", clf.num_classes)
+        if tuple(shape) != tuple(info.shape) or classes != info.num_classes:
+            name = item if not isinstance(item, Classifier) else meta.get("arch", "a model")
             raise FortifyError(
-                f"{path} takes inputs {tuple(meta['input_shape'])} with {meta['num_classes']} classes, but "
+                f"{name} takes inputs {tuple(shape)} with {classes} classes, but "
                 f"{calibrate} has inputs {tuple(info.shape)} with {info.num_classes} classes"
             )
     steps = parse_preprocess(preprocess) if isinstance(preprocess, str) else list(preprocess)

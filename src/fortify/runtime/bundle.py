@@ -146,7 +146,17 @@ def _write_contents(guard: Any, folder: Path, result: Any) -> None:
     model_files = []
     for k, model in enumerate(guard.models):
         name = f"models/model-{k}.safetensors"
-        zoo.save(model, folder / name)
+        meta = getattr(model, "metadata", None) or {}
+        if "factory" in meta:  # the user's own code: the bundle records the import path that rebuilds it
+            zoo.save(
+                model,
+                folder / name,
+                factory=meta["factory"],
+                factory_kwargs=meta.get("factory_kwargs"),
+                input_shape=list(guard.input_shape),
+            )
+        else:
+            zoo.save(model, folder / name)
         model_files.append(name)
     detectors = []
     for k, (key, det) in enumerate(zip(guard.names, guard.detectors, strict=True)):
@@ -202,8 +212,12 @@ def _write_contents(guard: Any, folder: Path, result: Any) -> None:
         _fsync_dir(sub)
 
 
-def load_bundle(directory: str | Path) -> Any:
-    """The ``Guard`` stored in ``directory``; raises ``BundleError`` (one line) on any problem."""
+def load_bundle(directory: str | Path, *, trust_code: bool = False) -> Any:
+    """The ``Guard`` stored in ``directory``; raises ``BundleError`` (one line) on any problem.
+
+    A model built from the user's own code (saved with its import path) is rebuilt by importing that
+    code, which runs it: only with ``trust_code=True``; without it the bundle is refused naming the code.
+    """
     from fortify.result import Result
     from fortify.runtime.guard import Guard
 
@@ -219,8 +233,15 @@ def load_bundle(directory: str | Path) -> Any:
     spec = _validated(
         GuardSpec, _parse_json(_read_limited(folder / "guard.json"), "guard.json"), "guard.json"
     )
+    for name in spec.models:
+        factory = zoo.read_metadata(folder / name).get("factory")
+        if factory is not None and not trust_code:
+            raise BundleError(
+                f"{folder}: {name} is rebuilt by importing {factory}, which runs that code: pass "
+                "--trust-code (Guard.load(path, trust_code=True)) if you trust it"
+            )
     try:
-        models = [zoo.load(folder / name) for name in spec.models]
+        models = [zoo.load(folder / name, trust_code=trust_code) for name in spec.models]
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{folder}: a model file is malformed: {str(exc).splitlines()[0][:160]}") from exc
     preprocess = [_build_preprocess(p) for p in spec.preprocess]

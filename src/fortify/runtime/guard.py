@@ -376,11 +376,13 @@ class Guard:
         save_bundle(self, directory, result=result)
 
     @classmethod
-    def load(cls, directory: str) -> Guard:
-        """Read a bundle written by ``save``, verifying every file's hash (and signature, with a key)."""
+    def load(cls, directory: str, *, trust_code: bool = False) -> Guard:
+        """Read a bundle written by ``save``, verifying every file's hash (and signature, with a key).
+
+        ``trust_code=True`` lets a model built from the user's own code be rebuilt by importing it."""
         from fortify.runtime.bundle import load_bundle
 
-        return load_bundle(directory)
+        return load_bundle(directory, trust_code=trust_code)
 
 
 def _joint_thresholds(scores: Tensor, base: Tensor, fpr: float, what: str) -> tuple[list[float], float]:
