@@ -86,8 +86,10 @@ class Sections(TypedDict, total=False):
     """``Result.sections``: the typed sections, and any section a later capability adds by name.
 
     ``guard`` (``fortify.runtime``), ``endpoint`` (``fortify evaluate --url``), ``poisoning``,
-    ``membership`` and ``extraction`` (``fortify.audits``, 1.4) are JSON mappings
-    their producers describe; they get a typed shape here when their schemas settle."""
+    ``membership`` and ``extraction`` (``fortify.audits``, 1.4) and ``streaming`` (an evaluation of
+    batches merged from chunks: ``chunks``, ``chunk_size``, ``suite_chosen_on``, ``diagnostics``;
+    ``fortify.evaluation.stream``) are JSON mappings their producers describe; they get a typed shape
+    here when their schemas settle."""
 
     certification: CertificationSection
     training: TrainingSection
@@ -96,6 +98,7 @@ class Sections(TypedDict, total=False):
     poisoning: dict[str, Any]
     membership: dict[str, Any]
     extraction: dict[str, Any]
+    streaming: dict[str, Any]
 
 
 @with_config(ConfigDict(extra="forbid"))
