@@ -20,6 +20,7 @@ Models (trained once, cached as safetensors under ``runs/bench-evaluate/``; cnn-
   case: cross-entropy on probabilities has vanishing gradients);
 - ``scaled-0.1``: ``fast-0.1`` with logits multiplied by 1000 (saturated softmax);
 - ``masked-0.1``: ``fast-0.1`` behind 3-bit input quantisation (zero gradients: needs BPDA);
+- ``fast-0.1-l2``: ``fast-0.1`` (trained at Linf 0.1) under L2 1.0;
 - ``standard``: one epoch of standard training (not robust).
 - ``--saved NAME=PATH[@norm:eps]``: any model saved with ``ft.zoo.save``.
 
@@ -75,6 +76,7 @@ SPECS: dict[str, Spec] = {
     "probs-0.1": Spec("fast", ft.Linf(0.1), ft.Linf(0.1), base="fast-0.1"),
     "scaled-0.1": Spec("fast", ft.Linf(0.1), ft.Linf(0.1), base="fast-0.1"),
     "masked-0.1": Spec("fast", ft.Linf(0.1), ft.Linf(0.1), base="fast-0.1"),
+    "fast-0.1-l2": Spec("fast", ft.Linf(0.1), ft.L2(1.0), base="fast-0.1"),
 }
 
 
@@ -95,6 +97,8 @@ def derived(name: str, base: ft.Classifier) -> ft.Classifier:
         return ft.Classifier(nn.Sequential(base, nn.Softmax(dim=1)), num_classes=10)
     if name.startswith("scaled"):
         return ft.Classifier(Scaled(base, 1000.0), num_classes=10)
+    if name.endswith("-l2"):
+        return base  # the Linf-trained model, under an L2 threat
     if name.startswith("masked"):
         from fortify.defenses import BitDepth, defend
 
@@ -208,9 +212,13 @@ def compare(
         "eps": threat.eps,
     }
     if cached_aa is not None:
-        aa = dict(cached_aa)
-        aa["robust"] = torch.zeros(x.shape[0], dtype=torch.bool)
-        aa["robust"][aa.pop("robust_indices")] = True
+        aa = {
+            "robust": torch.zeros(x.shape[0], dtype=torch.bool),
+            "seconds": cached_aa["seconds"],
+            "forward": cached_aa["forward_per_sample"],
+            "backward": cached_aa["backward_per_sample"],
+        }
+        aa["robust"][cached_aa["robust_indices"]] = True
         log.info("%s: AutoAttack from the cache (%.1f%%)", name, 100 * float(aa["robust"].float().mean()))
     else:
         aa = autoattack(clf, x, y, threat, seed)

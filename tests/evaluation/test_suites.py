@@ -17,7 +17,7 @@ def by_name(entries):
 def test_standard_attacks_only_unbroken_samples_cheapest_first(tiny_cnn):
     clf, x, y = tiny_cnn
     result = ft.evaluate(clf, x[:8], y[:8], ft.Linf(0.3), suite="standard")
-    assert [r.name for r in result.per_attack] == ["apgd-ce", "apgd-t", "square"]
+    assert [r.name for r in result.per_attack] == ["apgd-ce", "apgd-t", "apgd-t-near", "square-probe"]
     for before, after in zip(result.per_attack, result.per_attack[1:], strict=False):
         assert after.ran_on == "remaining" and after.n_attacked == before.n_attacked - before.n_succeeded
     assert result.robust_accuracy == 0.0 and result.suite == "standard"
@@ -35,23 +35,37 @@ def test_standard_is_at_least_as_strong_as_quick(tiny_cnn):
     )
 
 
-def test_standard_raises_the_black_box_budget_when_gradients_look_masked():
+def test_standard_probes_with_square_and_goes_full_when_gradients_look_masked():
     healthy = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=10)))
     masked = by_name(
         build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=10, gradients_informative=False))
     )
-    assert healthy["square"].attack.n_queries == 1000
-    assert masked["square"].attack.n_queries == 5000
-    assert healthy["square"].black_box and not healthy["apgd-ce"].black_box
+    probe = healthy["square-probe"]
+    assert probe.probe == 16 and probe.attack.n_queries == 1000 and probe.black_box
+    assert probe.escalation is not None and probe.escalation.attack.n_queries == 5000
+    assert probe.escalation.black_box and probe.escalation.name == "square"
+    assert masked["square"].attack.n_queries == 5000 and masked["square"].probe is None
+    assert not healthy["apgd-ce"].black_box
 
 
-def test_standard_targets_the_top_three_classes_and_strong_every_class():
+def test_standard_chooses_targets_by_each_samples_margin():
+    ten = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=10)))
+    top, near, close = ten["apgd-t"], ten["apgd-t-near"], ten["apgd-t-close"]
+    assert top.close_calls is None and top.attack.n_target_classes == 1
+    assert near.close_calls == 0.9 and (near.attack.skip_targets, near.attack.n_target_classes) == (1, 2)
+    assert close.close_calls == 0.5 and (close.attack.skip_targets, close.attack.n_target_classes) == (3, 6)
+    four = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=4)))
+    assert "apgd-t-close" not in four and four["apgd-t-near"].attack.n_target_classes == 2
+    three = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=3)))
+    assert three["apgd-t-near"].attack.n_target_classes == 1 and "apgd-t-close" not in three
+
+
+def test_strong_targets_every_class():
     standard = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=10)))
     strong = by_name(build_suite("strong", ft.Linf(0.1), 0, Evidence(num_classes=10)))
-    assert standard["apgd-t"].attack.n_target_classes == 3
     assert strong["apgd-t"].attack.n_target_classes == 9
     assert strong["apgd-ce"].attack.restarts > standard["apgd-ce"].attack.restarts
-    assert strong["square"].attack.n_queries > standard["square"].attack.n_queries
+    assert strong["square"].attack.n_queries > standard["square-probe"].escalation.attack.n_queries
     assert "fmn" in strong
 
 
