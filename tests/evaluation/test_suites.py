@@ -35,6 +35,16 @@ def test_standard_is_at_least_as_strong_as_quick(tiny_cnn):
     )
 
 
+@pytest.mark.slow
+def test_strong_is_at_least_as_strong_as_standard_sample_by_sample(tiny_cnn):
+    clf, x, y = tiny_cnn
+    x, y = x[:24], y[:24]
+    standard = ft.evaluate(clf, x, y, ft.Linf(0.15), suite="standard")
+    strong = ft.evaluate(clf, x, y, ft.Linf(0.15), suite="strong")
+    assert 0 < standard.robust_accuracy < standard.clean_accuracy, "the radius must matter"
+    assert all(b.robust <= a.robust for a, b in zip(standard.samples, strong.samples, strict=True))
+
+
 def test_standard_probes_with_square_and_goes_full_when_gradients_look_masked():
     healthy = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=10)))
     masked = by_name(
