@@ -80,3 +80,11 @@ def test_the_sweep_keeps_its_minimum_norm_points_in_the_gallery(tiny_cnn, coarse
         assert int(clf.predict(adv[None])) == entry.adv_pred == samples[entry.index].adv_pred != entry.label
         assert entry.perturbation_norm == samples[entry.index].min_distance
         assert float((adv - clean).abs().max()) == pytest.approx(entry.perturbation_norm, rel=1e-6)
+
+
+def test_a_sweep_of_a_model_that_gets_nothing_right_is_all_zeros(tiny_cnn):
+    clf, x, y = tiny_cnn
+    wrong = (y[:12] + 1) % clf.num_classes  # labels the model never predicts here
+    assert not bool((clf.predict(x[:12]) == wrong).any())
+    result = ft.sweep(clf, x[:12], wrong, ft.Linf, [0.05, 0.1], suite="quick")
+    assert result.clean_accuracy == 0.0 and result.sweep.robust_accuracy == [0.0, 0.0]

@@ -246,6 +246,8 @@ def _min_distances(
     distances = torch.full((ledger.n,), math.inf)
     points = x.detach().clone()
     for chunk in ledger.correct.nonzero().squeeze(1).split(batch_size):
+        if chunk.numel() == 0:  # nothing classified correctly: nothing to attack
+            continue
         out = attack.min_norm(view, x[chunk], ledger.y[chunk], kind.norm)
         found = out.success.cpu() & (clf.predict(out.x_adv, check=False).cpu() != ledger.y[chunk])
         found &= ~flags(clf, out.x_adv)
