@@ -51,7 +51,7 @@ def test_standard_probes_with_square_and_goes_full_when_gradients_look_masked():
         build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=10, gradients_informative=False))
     )
     probe = healthy["square-probe"]
-    assert probe.probe == 16 and probe.attack.n_queries == 1000 and probe.black_box
+    assert probe.probe == 16 and probe.attack.n_queries == 500 and probe.black_box
     assert probe.escalation is not None and probe.escalation.attack.n_queries == 5000
     assert probe.escalation.black_box and probe.escalation.name == "square"
     assert masked["square"].attack.n_queries == 5000 and masked["square"].probe is None

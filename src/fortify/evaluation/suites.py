@@ -159,18 +159,20 @@ def _square(evidence: Evidence, queries: int, seed: int) -> SuiteEntry | None:
 
 
 SQUARE_PROBE = 16
-"""Survivors the black-box probe of ``standard`` attacks when the gradients are informative."""
+"""Survivors the black-box probe of ``standard`` attacks when the gradients are informative..."""
+SQUARE_PROBE_QUERIES = 500
+"""...with this many queries each."""
 
 
 def _square_probe(evidence: Evidence, seed: int) -> SuiteEntry | None:
     """Square at AutoAttack's 5,000 queries on every survivor when the gradients look masked; otherwise a
-    probe (1,000 queries on ``SQUARE_PROBE`` survivors spread over the data) that escalates to the full
+    probe (``SQUARE_PROBE_QUERIES`` queries on ``SQUARE_PROBE`` survivors spread over the data) that escalates to the full
     attack on every survivor as soon as it breaks one: gradients that mislead the white-box attacks
     show up on any sample, while on informative gradients Square breaks (almost) nothing APGD missed."""
     full = _square(evidence, 5000, seed)
     if full is None or not evidence.gradients_informative:
         return full
-    probe = named("square", seed, n_queries=1000)
+    probe = named("square", seed, n_queries=SQUARE_PROBE_QUERIES)
     return replace(probe, name="square-probe", probe=SQUARE_PROBE, escalation=full)
 
 
