@@ -165,10 +165,11 @@ SQUARE_PROBE_QUERIES = 500
 
 
 def _square_probe(evidence: Evidence, seed: int) -> SuiteEntry | None:
-    """Square at AutoAttack's 5,000 queries on every survivor when the gradients look masked; otherwise a
-    probe (``SQUARE_PROBE_QUERIES`` queries on ``SQUARE_PROBE`` survivors spread over the data) that escalates to the full
-    attack on every survivor as soon as it breaks one: gradients that mislead the white-box attacks
-    show up on any sample, while on informative gradients Square breaks (almost) nothing APGD missed."""
+    """Square at AutoAttack's 5,000 queries on every survivor when the gradients look masked; otherwise
+    a probe (``SQUARE_PROBE_QUERIES`` queries on ``SQUARE_PROBE`` survivors spread over the data) that
+    escalates to the full attack on every survivor as soon as it breaks one: gradients that mislead the
+    white-box attacks show up on any sample, while on informative gradients Square breaks (almost)
+    nothing APGD missed."""
     full = _square(evidence, 5000, seed)
     if full is None or not evidence.gradients_informative:
         return full
