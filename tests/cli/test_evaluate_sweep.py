@@ -74,3 +74,19 @@ def test_evaluate_takes_the_standard_suite(model_file, tmp_path):
     assert main(args) == 0
     result = ft.Result.load(str(out))
     assert result.suite == "standard" and [r.name for r in result.per_attack][0] == "apgd-ce"
+
+
+def test_the_cli_names_model_findings_apart_from_unreliable_checks_and_smoke_tests(capsys):
+    from fortify.cli.render import print_diagnostics
+    from fortify.result import Diagnostic
+    from tests.report.factories import make_result
+
+    masking = Diagnostic(
+        name="gradient_masking", passed=False, evidence="zero input gradients", scope="model"
+    )
+    result = make_result(suite="quick", smoke_test=True)
+    result = result.model_copy(update={"diagnostics": [masking]})
+    print_diagnostics(result)
+    err = capsys.readouterr().err
+    assert "MODEL FINDING: gradient_masking" in err and "UNRELIABLE" not in err
+    assert "smoke test" in err and "--suite standard" in err

@@ -55,6 +55,16 @@ def results_table(results: Sequence[Result], title: str) -> Table:
 
 
 def print_diagnostics(result: Result) -> None:
+    """Failed checks on stderr: of the evaluation (the number may be an overestimate) or findings about
+    the model (e.g. it masks gradients, which the evaluation compensated for); and a smoke-test note."""
     for diag in result.diagnostics:
-        if not diag.passed:
-            err_console.print(f"[bold red]UNRELIABLE[/]: {diag.name}: {diag.evidence}")
+        if not diag.passed and diag.scope == "model":
+            err_console.print(f"[bold red]MODEL FINDING[/]: {diag.name}: {diag.evidence}", soft_wrap=True)
+        elif not diag.passed:
+            err_console.print(f"[bold red]UNRELIABLE[/]: {diag.name}: {diag.evidence}", soft_wrap=True)
+    if result.smoke_test:
+        err_console.print(
+            f"note: suite {result.suite!r} is a smoke test, not release evidence: use --suite standard "
+            "(or strong) before fortify gate",
+            soft_wrap=True,
+        )
