@@ -108,3 +108,38 @@ def test_bad_audit_options_are_one_line_errors(trained, tmp_path, capsys):
         == 2
     )
     assert "beyond the model's own" in capsys.readouterr().err
+
+
+def test_inversion_audit_writes_representatives_the_report_draws(trained, tmp_path):
+    out = tmp_path / "inv.json"
+    args = ["audit", "inversion", "--model", str(trained), "--data", "digits", "--classes", "0,7"]
+    assert main([*args, "--steps", "60", "--n-reference", "500", "--out", str(out)]) == 0
+    result = ft.Result.load(str(out))
+    section = result.sections["inversion"]
+    assert result.kind == "audit" and section["shape"] == [1, 8, 8] and section["n_reference"] == 500
+    assert [row["label"] for row in section["classes"]] == [0, 7]
+    assert all(len(row["cosine"]) == 10 and "image" in row for row in section["classes"])
+    page = tmp_path / "inv.html"
+    assert main(["report", str(out), "--out", str(page)]) == 0
+    assert page.read_text().count('alt="inverted"') == 2
+
+
+def test_bad_inversion_options_are_one_line_errors(trained, tmp_path, capsys):
+    base = [
+        "audit",
+        "inversion",
+        "--model",
+        str(trained),
+        "--data",
+        "digits",
+        "--out",
+        str(tmp_path / "i.json"),
+    ]
+    for extra, message in [
+        (["--classes", "10"], "--classes must be 'all' or integers in [0, 9]"),
+        (["--classes", "a"], "--classes must be comma-separated numbers"),
+        (["--start", "noise"], "start must be one of"),
+    ]:
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err

@@ -26,7 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train": (
         "train_cmd",
-        "Train a model (standard or adversarial) and save it as safetensors with JSON metadata.",
+        "Train a model (standard, adversarial or differentially private) and save it as safetensors with "
+        "JSON metadata.",
     ),
     "evaluate": (
         "evaluate_cmd",
@@ -68,7 +69,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "review": ("serve_cmd", "The service's review queue: export reviewed inputs as a dataset."),
     "data": ("data_cmd", "Datasets: where they are, fetching them, fingerprints."),
-    "audit": ("audit_cmd", "Privacy and theft audits: membership inference, model extraction."),
+    "audit": (
+        "audit_cmd",
+        "Privacy and theft audits: membership inference, model inversion, model extraction.",
+    ),
     "poison": ("poison_cmd", "Poisoned data and backdoors: make, inspect, audit."),
 }
 """name -> (module in ``fortify.cli`` that registers it, the one-line help ``fortify --help`` shows)."""

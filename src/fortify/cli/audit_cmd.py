@@ -1,4 +1,5 @@
-"""`fortify audit membership | extraction`: does the model leak its training set, can it be stolen?"""
+"""`fortify audit membership | inversion | extraction`: does the model leak its training set or what its
+classes look like, can it be stolen?"""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ from fortify.training import train
 from fortify.types import FortifyError
 
 audit_app = typer.Typer(
-    help="Privacy and theft audits: membership inference, model extraction.", no_args_is_help=True
+    help="Privacy and theft audits: membership inference, model inversion, model extraction.",
+    no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
 Out = Annotated[Path, typer.Option(help="the audit Result JSON (kind 'audit')")]
@@ -136,6 +138,58 @@ def membership_command(
         f"at 1% FPR {pct(score.tpr_at_fpr[0.01])} ({take} members, {take} non-members)"
     )
     _save(out, data, clf, "membership", score.to_dict(), seed=seed, n_samples=2 * take)
+
+
+def _classes(text: str, num_classes: int) -> list[int] | None:
+    if text == "all":
+        return None
+    values = parse_numbers(text, "--classes")
+    if not values or any(v != int(v) or not 0 <= v < num_classes for v in values):
+        raise FortifyError(f"--classes must be 'all' or integers in [0, {num_classes - 1}], got {text!r}")
+    return [int(v) for v in values]
+
+
+@audit_app.command("inversion")
+def inversion_command(
+    model: ModelFile,
+    out: Out,
+    weights: Weights = None,
+    model_arg: ModelArgs = None,
+    data: DatasetName = "fashion-mnist",
+    label: Label = None,
+    mean: Mean = None,
+    std: Std = None,
+    classes: Annotated[str, typer.Option(help="classes to invert: all, or comma-separated labels")] = "all",
+    steps: Annotated[int, typer.Option(min=1, help="gradient steps per class")] = 300,
+    lr: Annotated[float, typer.Option(min=0.0, help="step size, as a fraction of the input range")] = 0.05,
+    tv: Annotated[float, typer.Option(min=0.0, help="weight of the total-variation prior")] = 0.0,
+    l2: Annotated[float, typer.Option(min=0.0, help="weight of the L2 prior (distance to the start)")] = 0.0,
+    start: Annotated[str, typer.Option(help="low (blank image, as the paper) or mid")] = "low",
+    n_reference: Annotated[
+        int, typer.Option(min=1, help="train images whose class means the representatives are compared with")
+    ] = 2000,
+    device: Device = "auto",
+    threads: Threads = None,
+) -> None:
+    """Reconstruct a representative of each class from the model (Fredrikson et al. 2015) and compare it
+    with the class means of training images."""
+    check_outputs(out=out)
+    dev = setup_torch(threads, device)
+    data = data_name(data, label)
+    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
+    info = datasets.info(data)
+    chosen = _classes(classes, info.num_classes)
+    reference = datasets.load(data, "train", n=n_reference)
+    inv = privacy.model_inversion(
+        clf, chosen, reference=reference, steps=steps, lr=lr, l2_weight=l2, tv_weight=tv, start=start
+    )
+    console.print(
+        f"model inversion: {pct(inv.identified)} of {len(inv.classes)} representatives are nearest their own "
+        f"class mean (mean cosine {inv.mean_true_cosine:.2f} to their own, {inv.mean_other_cosine or 0:.2f} "
+        f"to the others; {reference[0].shape[0]} reference images)"
+    )
+    section = inv.to_dict(info.classes)
+    _save(out, data, clf, "inversion", dict(section), seed=0, n_samples=len(inv.classes))
 
 
 @audit_app.command("extraction")

@@ -1,4 +1,5 @@
-"""`fortify train`: train (standard or adversarially) a zoo architecture on a dataset and save it safely."""
+"""`fortify train`: train (standard, adversarially or with differential privacy) a zoo architecture on a
+dataset and save it safely."""
 
 from __future__ import annotations
 
@@ -129,7 +130,9 @@ def train_and_save(
         robust = robust_accuracy(pgd, clf, x_test[:test_n], y_test[:test_n], threat, batch_size=250)
         metrics[f"test_pgd{TEST_PGD_STEPS}_accuracy"] = robust
     training = cast(TrainingSection, history.model_dump())
-    run = new_training_run(training_settings(training), method=history.method, dataset=dataset)
+    run = new_training_run(
+        training_settings(training), method=history.method, dataset=dataset, privacy=history.privacy
+    )
     lineage: dict[str, Any] = {"finetuned_from": str(init)} if init is not None else {}
     if init is not None and "weights_sha256" in clf.identity:
         lineage["finetuned_from_sha256"] = clf.identity["weights_sha256"]
@@ -220,6 +223,28 @@ def train_command(
     sigma: Annotated[
         float | None, typer.Option(help="noise, consistency: Gaussian noise level (default 0.25)")
     ] = None,
+    epsilon: Annotated[
+        float | None,
+        typer.Option(help="dp: the privacy budget epsilon over all epochs (not the attack radius --eps)"),
+    ] = None,
+    delta: Annotated[
+        float | None, typer.Option(help="dp: the privacy delta (default 1e-5; keep < 1/N)")
+    ] = None,
+    max_grad_norm: Annotated[
+        float | None, typer.Option(help="dp: per-sample gradient clip norm (default 1.0)")
+    ] = None,
+    accountant: Annotated[str | None, typer.Option(help="dp: rdp (default) or prv")] = None,
+    secure_rng: Annotated[
+        bool, typer.Option("--secure-rng", help="dp: Opacus's secure generator (needs torchcsprng)")
+    ] = False,
+    replace_batchnorm: Annotated[
+        bool,
+        typer.Option("--replace-batchnorm", help="dp: replace BatchNorm by GroupNorm instead of refusing it"),
+    ] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(help="dp: the loss it makes private: standard (default), pgd, fast, trades or noise"),
+    ] = None,
     val_n: Annotated[
         int, typer.Option(min=0, help="hold out the last N training samples for validation")
     ] = 0,
@@ -260,13 +285,30 @@ def train_command(
     progress: ProgressMode = "auto",
     quiet: Quiet = False,
 ) -> None:
-    """Train a model (standard or adversarial) and save it as safetensors with JSON metadata."""
+    """Train a model (standard, adversarial or differentially private) and save it as safetensors with
+    JSON metadata."""
     check_output_folder("--out", out)
     dev = setup_torch(threads, device)
     configure(progress, quiet)
     if method not in method_names():
         raise FortifyError(f"unknown --method {method!r}; choose one of {method_names()}")
-    if method in ("pgd", "fast", "trades") and eps is None:
+    private = {
+        "epsilon": epsilon,
+        "delta": delta,
+        "max_grad_norm": max_grad_norm,
+        "accountant": accountant,
+        "base": base,
+        "secure_rng": secure_rng or None,
+        "replace_batchnorm": replace_batchnorm or None,
+    }
+    private = {k: v for k, v in private.items() if v is not None}
+    if method == "dp" and epsilon is None:
+        raise FortifyError("--method dp needs --epsilon, the privacy budget (e.g. --epsilon 3)")
+    if method != "dp" and private:
+        flags = ", ".join("--" + k.replace("_", "-") for k in private)
+        raise FortifyError(f"{flags} go with --method dp (differentially private training)")
+    loss = base if method == "dp" and base is not None else method
+    if loss in ("pgd", "fast", "trades") and eps is None:
         raise FortifyError(f"--method {method} needs --eps (e.g. --eps 0.1)")
     threat = make_threat(norm, eps) if eps is not None else None
     data = data_name(data, label)
@@ -279,7 +321,7 @@ def train_command(
         "clean_ratio": clean_ratio,
         "sigma": sigma,
     }
-    options = {k: v for k, v in given.items() if v is not None}
+    options = {k: v for k, v in given.items() if v is not None} | private
     config = TrainConfig(
         epochs=epochs,
         lr=lr,
@@ -320,6 +362,14 @@ def train_command(
         )
     for event in history.events:
         console.print(f"[yellow]{event.kind}[/] (epoch {event.epoch}): {event.details}")
+    if history.privacy is not None:
+        spent = history.privacy
+        console.print(
+            f"privacy: ({spent['epsilon']:.3g}, {spent['delta']:g})-DP by the {spent['accountant']} "
+            f"accountant (target epsilon {spent['target_epsilon']:g}), noise multiplier "
+            f"{spent['noise_multiplier']:.3g}, clip {spent['max_grad_norm']:g}, sample rate "
+            f"{spent['sample_rate']:.3g}, {spent['steps']} steps"
+        )
     saved = Result.load(str(out / "train.json"))
     robust = saved.robust_accuracy
     if mlflow:

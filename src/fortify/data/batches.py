@@ -42,10 +42,12 @@ def _pair(batch: object, k: int) -> tuple[Any, Any]:
     )
 
 
-def iter_batches(data: Iterable[Any]) -> Iterator[tuple[Tensor, Tensor]]:
+def iter_batches(data: Iterable[Any], *, keep_empty: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
     """Each batch of ``data`` as ``(x, y)`` tensors, checked: ``x`` ``(B, ...)`` floating, ``y`` ``(B,)``
     integer (NumPy batches are converted as ``fortify._validate.from_numpy`` does). Every batch must
-    have the trailing shape and dtype of the first. Raises ``FortifyError`` naming the batch."""
+    have the trailing shape and dtype of the first. Raises ``FortifyError`` naming the batch. Empty
+    batches are skipped unless ``keep_empty`` (DP training's Poisson batches may be empty and still
+    count as a step)."""
     shape: tuple[int, ...] | None = None
     dtype: torch.dtype | None = None
     for k, batch in enumerate(data):
@@ -65,7 +67,7 @@ def iter_batches(data: Iterable[Any]) -> Iterator[tuple[Tensor, Tensor]]:
             raise FortifyError(
                 f"batch {k}: inputs {tuple(x.shape[1:])} {x.dtype}, but the first batch's are {shape} {dtype}"
             )
-        if x.shape[0]:
+        if x.shape[0] or keep_empty:
             yield x, y
 
 

@@ -132,6 +132,13 @@ def _name(label: int | None, class_names: Sequence[str] | None) -> str:
     return str(label)
 
 
+def figure_html(images: Sequence[tuple[Tensor, str]], bounds: Bounds, caption: str) -> str:
+    """One figure of ``(C, H, W)`` images in ``bounds``, each with its label, above ``caption`` (all
+    text escaped): e.g. a model-inversion representative beside its class mean."""
+    low, high = bounds
+    return _figure([(_data_uri(image, low, high), label) for image, label in images], caption)
+
+
 def _figure(images: list[tuple[str, str]], caption: str) -> str:
     imgs = "".join(
         f'<div><img src="{uri}" alt="{escape(alt)}"><span>{escape(alt)}</span></div>' for uri, alt in images

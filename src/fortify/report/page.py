@@ -14,6 +14,7 @@ from fortify.report.certification_view import certification_body
 from fortify.report.guard_view import guard_body
 from fortify.report.headline import default_labels, headline
 from fortify.report.images import gallery_html, stored_gallery_html
+from fortify.report.inversion_view import inversion_body
 from fortify.report.poisoning_view import poisoning_body
 from fortify.result import Result, readers
 from fortify.result.gallery import MAX_VALUES
@@ -74,14 +75,15 @@ def render_html(
     pessimistic value of each measurement over all of them (lowest accuracy, highest attack success,
     any failed diagnostic) above a table of every measurement (each Result's threat, each sweep point,
     each certified radius), so the order of the Results changes nothing at the top. Each Result's
-    attacks, classes, detector, guard, poisoning audit, calibration, diagnostics, certification, model
-    identity and environment follow, under its label (``labels``, e.g. file names; default ``#1 linf
-    0.1``...). The gallery shows the first Result's adversarial examples (``result.gallery``, schema
-    1.2); for a result without one, ``x`` and ``x_adv`` (optional, ``(N, C, H, W)`` aligned with its
-    samples, in ``bounds``, default the model's recorded bounds or [0, 1]) give the images; they are
-    ignored when the result has its own gallery. ``class_names`` label classes. ``gate`` (a
-    ``GateRecord`` from ``fortify gate --out``) puts the release gate's verdict in the summary; the
-    caller vouches that it is about these Results (``fortify report --gate`` checks the files).
+    attacks, classes, detector, guard, poisoning audit, model inversion, calibration, diagnostics,
+    certification, model identity and environment follow, under its label (``labels``, e.g. file
+    names; default ``#1 linf 0.1``...). The gallery shows the first Result's adversarial examples
+    (``result.gallery``, schema 1.2); for a result without one, ``x`` and ``x_adv`` (optional,
+    ``(N, C, H, W)`` aligned with its samples, in ``bounds``, default the model's recorded bounds or
+    [0, 1]) give the images; they are ignored when the result has its own gallery. ``class_names``
+    label classes. ``gate`` (a ``GateRecord`` from ``fortify gate --out``) puts the release gate's
+    verdict in the summary; the caller vouches that it is about these Results (``fortify report
+    --gate`` checks the files).
     """
     items = [results] if isinstance(results, Result) else list(results)
     if not items:
@@ -99,6 +101,7 @@ def render_html(
         _each("detector", "Detector", items, names, sections.detector_body),
         _each("guard", "Guard", items, names, guard_body),
         _each("poisoning", "Poisoning", items, names, poisoning_body),
+        _each("inversion", "Model inversion", items, names, inversion_body),
         sections.class_section(items, names, class_names),
         _each("calibration", "Confidence and calibration", items, names, sections.calibration_body),
         _gallery(main, x, x_adv, bounds, class_names),
@@ -181,6 +184,7 @@ def _anchors(body: str) -> list[tuple[str, str]]:
         ("detector", "detector"),
         ("guard", "guard"),
         ("poisoning", "poisoning"),
+        ("inversion", "inversion"),
         ("classes", "classes"),
         ("calibration", "calibration"),
         ("gallery", "gallery"),

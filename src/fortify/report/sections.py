@@ -7,14 +7,15 @@ Every piece of text that comes from a Result (names, labels, evidence, config va
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
+from typing import Any
 
 from fortify._validate import is_number
 from fortify.report.svg import Series, histogram_chart, line_chart
 from fortify.result import Result, readers
 
-KNOWN_SECTIONS = {"certification", "guard", "poisoning"}
+KNOWN_SECTIONS = {"certification", "guard", "poisoning", "inversion"}
 """Sections drawn by their own views; any other section is shown as JSON under "Other sections"."""
 
 
@@ -239,9 +240,23 @@ def identity_body(result: Result) -> str:
             ["training method", run.get("method", "—")],
             ["trained on", run.get("dataset", "—")],
         ]
+        privacy = run.get("privacy")
+        if privacy is not None:
+            rows.append(["differential privacy", privacy_label(privacy)])
     else:
         rows.append(["training run", "not recorded in the model file"])
     return table(["", ""], rows)
+
+
+def privacy_label(budget: Mapping[str, Any]) -> str:
+    """``(epsilon, delta)``-DP and how it was spent, from a ``PrivacyBudget``."""
+    return (
+        f"({number(budget.get('epsilon'))}, {number(budget.get('delta'))})-DP by the "
+        f"{budget.get('accountant', '?')} accountant: noise multiplier "
+        f"{number(budget.get('noise_multiplier'))}, "
+        f"clip {number(budget.get('max_grad_norm'))}, sample rate {number(budget.get('sample_rate'))}, "
+        f"{budget.get('steps', '?')} steps (target epsilon {number(budget.get('target_epsilon'))})"
+    )
 
 
 def other_sections(results: Sequence[Result], labels: Sequence[str]) -> str:

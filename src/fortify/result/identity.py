@@ -6,8 +6,10 @@
   file records one.
 - ``TrainingRun``: written into a model file by ``ft.zoo.save`` (and ``fortify train``) when the
   file carries a training history: a random run id, when it ran, the SHA-256 of its configuration,
-  its method and data set. ``fortify train --mlflow`` logs the same id, so a model's training and
+  its method and data set, and (1.6) the differential-privacy budget the run spent when it was
+  trained with DP-SGD. ``fortify train --mlflow`` logs the same id, so a model's training and
   evaluation runs can be found side by side.
+- ``PrivacyBudget``: that budget, as ``fortify.training`` records it (``TrainingHistory.privacy``).
 
 Both are closed ``TypedDict``s: a Result or model file with an unknown key, a malformed digest or an
 overlong string is refused when it is read, like any other field.
@@ -31,18 +33,48 @@ RunId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 """A training-run id: 32 lowercase hex digits (a UUID4 without dashes)."""
 Label = Annotated[str, StringConstraints(max_length=300)]
 """A short free-text field (architecture, method, data set) as recorded: bounded, never trusted."""
+_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class PrivacyBudget(TypedDict, total=False):
+    """What a DP-SGD run spent (Abadi et al., CCS 2016; computed by Opacus's accountant).
+
+    The trained model is ``(epsilon, delta)``-differentially private with respect to one training
+    sample, by the ``accountant`` (``rdp``: Mironov 2017; ``prv``: Gopi, Lee & Wutschitz 2021) over
+    ``steps`` noisy steps, each drawing a Poisson sample of rate ``sample_rate``, clipping every
+    per-sample gradient to L2 norm ``max_grad_norm`` and adding Gaussian noise of standard deviation
+    ``noise_multiplier * max_grad_norm``. ``target_epsilon`` is the budget asked for over the
+    ``epochs`` planned (the noise multiplier was found for it); ``epsilon`` is what was spent, lower
+    when training stopped early. ``secure_rng``: noise and sampling came from a cryptographically
+    secure generator (without it the guarantee holds only against attackers who cannot predict
+    torch's generator)."""
+
+    epsilon: _NonNegative
+    delta: Annotated[float, Field(gt=0, lt=1)]
+    accountant: Literal["rdp", "prv"]
+    noise_multiplier: _NonNegative
+    max_grad_norm: _Positive
+    sample_rate: Annotated[float, Field(gt=0, le=1)]
+    steps: Annotated[int, Field(ge=0)]
+    target_epsilon: _Positive
+    epochs: Annotated[int, Field(ge=1)]
+    secure_rng: bool
 
 
 @with_config(ConfigDict(extra="forbid"))
 class TrainingRun(TypedDict, total=False):
     """The training run a model file came from: ``id``, ``created_at`` (ISO 8601, UTC),
-    ``config_sha256`` (``config_digest`` of its ``training_settings``), ``method`` and ``dataset``."""
+    ``config_sha256`` (``config_digest`` of its ``training_settings``), ``method`` and ``dataset``;
+    ``privacy`` (1.6) when it was trained with differential privacy."""
 
     id: RunId
     created_at: Annotated[str, StringConstraints(max_length=40)]
     config_sha256: Sha256
     method: Label
     dataset: Label
+    privacy: PrivacyBudget
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -62,6 +94,7 @@ class ModelIdentity(TypedDict, total=False):
 
 IDENTITY = TypeAdapter(ModelIdentity)
 TRAINING_RUN = TypeAdapter(TrainingRun)
+PRIVACY_BUDGET = TypeAdapter(PrivacyBudget)
 
 
 def training_settings(training: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,9 +117,14 @@ def config_digest(config: Mapping[str, Any]) -> str:
 
 
 def new_training_run(
-    config: Mapping[str, Any], *, method: str | None = None, dataset: str | None = None
+    config: Mapping[str, Any],
+    *,
+    method: str | None = None,
+    dataset: str | None = None,
+    privacy: Mapping[str, Any] | None = None,
 ) -> TrainingRun:
-    """A fresh ``TrainingRun`` record for a run with settings ``config`` (a new random id, now)."""
+    """A fresh ``TrainingRun`` record for a run with settings ``config`` (a new random id, now);
+    ``privacy`` is the run's ``PrivacyBudget`` (checked: ``pydantic.ValidationError`` when malformed)."""
     record: TrainingRun = {
         "id": uuid.uuid4().hex,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -96,4 +134,6 @@ def new_training_run(
         record["method"] = method[:300]
     if dataset is not None:
         record["dataset"] = dataset[:300]
+    if privacy is not None:
+        record["privacy"] = PRIVACY_BUDGET.validate_python(dict(privacy))
     return record

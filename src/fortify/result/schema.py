@@ -7,7 +7,9 @@ Later capabilities add their own sections (``sweep``, ``certification``, ``train
 fields, never by changing the meaning of an existing one. Since 1.3 the sections and the detector record
 are typed, one shape each (``fortify.result.sections``); older documents are read and brought to it.
 Since 1.5 ``model["identity"]`` says which model was evaluated (``fortify.result.identity``) and
-``environment.threads`` records torch's CPU thread count.
+``environment.threads`` records torch's CPU thread count. Since 1.6 a differentially private training
+run records the budget it spent (``privacy``, in the training section and the model's training run)
+and ``sections.inversion`` holds a model-inversion audit.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from fortify.result.identity import IDENTITY
 from fortify.result.sections import DetectorRecord, Sections, normalised_sections
 from fortify.types import FortifyError
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 
 
 def _major(version: str) -> int:

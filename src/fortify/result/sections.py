@@ -10,7 +10,12 @@ index and ``json`` writes as is. Keys are optional, so a producer records what i
   at each radius and one ``CertifiedSample`` per input. Results before 1.3 may hold the curve as
   ``"curve": [{"radius", "certified_accuracy"}, ...]``; reading turns it into ``radii`` /
   ``certified_accuracy``.
-- ``TrainingSection``: ``fortify.training.TrainingHistory`` as JSON.
+- ``TrainingSection``: ``fortify.training.TrainingHistory`` as JSON, with the DP budget spent
+  (``privacy``, a ``fortify.result.identity.PrivacyBudget``; 1.6) for a differentially private run.
+- ``InversionSection`` (1.6): a model-inversion audit (``fortify.audits.privacy.model_inversion``):
+  one reconstructed representative per class with its similarity to every class mean of reference
+  data. Its images are stored as the gallery stores them (``fortify.result.gallery``), and the report
+  decodes them defensively (bounded inflation, checked shape and bounds).
 - ``DetectorRecord``: ``Result.detector``: the detector's own description (its name, flags, threshold,
   calibration and detector-specific parameters such as feature squeezing's ``squeezers``) and how it
   did in the evaluation.
@@ -18,10 +23,13 @@ index and ``json`` writes as is. Keys are optional, so a producer records what i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, with_config
+from pydantic import ConfigDict, Field, StringConstraints, with_config
 from typing_extensions import TypedDict
+
+from fortify.result.gallery import MAX_VALUES
+from fortify.result.identity import Label, PrivacyBudget
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -79,6 +87,53 @@ class TrainingSection(TypedDict, total=False):
     co_checks: list[dict[str, float | int | bool]]
     best_epoch: int | None
     catastrophic_overfitting: bool
+    privacy: PrivacyBudget | None
+
+
+Pixels = Annotated[str, StringConstraints(max_length=8 * MAX_VALUES)]
+"""An image as ``fortify.result.gallery.encode_pixels`` writes it (bounded before it is decoded)."""
+Scores = Annotated[list[float], Field(max_length=100_000)]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class InvertedClass(TypedDict, total=False):
+    """One class's representative: ``label`` (and its ``name``), the model's ``confidence`` in that
+    class at the representative, the ``image`` and the reference data's ``class_mean`` image (both
+    ``(C, H, W)`` in the section's ``bounds``); ``cosine[k]`` / ``l2[k]``: its similarity to the mean
+    of reference class ``k`` (cosine after subtracting the mean of all reference images; L2 distance
+    in pixel units); ``nearest_class``: the class whose mean it is most similar to (by cosine)."""
+
+    label: int
+    name: Label
+    confidence: float
+    image: Pixels
+    class_mean: Pixels
+    cosine: Scores
+    l2: Scores
+    nearest_class: int
+
+
+@with_config(ConfigDict(extra="forbid"))
+class InversionSection(TypedDict, total=False):
+    """Model inversion (Fredrikson, Jha & Ristenpart, CCS 2015): gradient descent on the input to the
+    class's cost, from ``start``, for ``steps`` steps of ``lr`` (a fraction of the input range) with
+    ``l2_weight`` / ``tv_weight`` regularisers. ``identified``: the fraction of inverted classes whose
+    representative is nearest its own class mean; ``mean_true_cosine`` / ``mean_other_cosine``: the
+    mean similarity to the own class mean and to the other class means (``n_reference`` images)."""
+
+    attack: str
+    steps: int
+    lr: float
+    l2_weight: float
+    tv_weight: float
+    start: str
+    shape: list[int]
+    bounds: tuple[float, float]
+    n_reference: int
+    identified: float | None
+    mean_true_cosine: float | None
+    mean_other_cosine: float | None
+    classes: Annotated[list[InvertedClass], Field(max_length=10_000)]
 
 
 @with_config(ConfigDict(extra="allow"))
@@ -86,10 +141,10 @@ class Sections(TypedDict, total=False):
     """``Result.sections``: the typed sections, and any section a later capability adds by name.
 
     ``guard`` (``fortify.runtime``), ``endpoint`` (``fortify evaluate --url``), ``poisoning``,
-    ``membership`` and ``extraction`` (``fortify.audits``, 1.4) and ``streaming`` (an evaluation of
-    batches merged from chunks: ``chunks``, ``chunk_size``, ``suite_chosen_on``, ``diagnostics``;
-    ``fortify.evaluation.stream``) are JSON mappings their producers describe; they get a typed shape
-    here when their schemas settle."""
+    ``membership`` and ``extraction`` (``fortify.audits``, 1.4; ``inversion`` is typed, 1.6) and
+    ``streaming`` (an evaluation of batches merged from chunks: ``chunks``, ``chunk_size``,
+    ``suite_chosen_on``, ``diagnostics``; ``fortify.evaluation.stream``) are JSON mappings their
+    producers describe; they get a typed shape here when their schemas settle."""
 
     certification: CertificationSection
     training: TrainingSection
@@ -98,6 +153,7 @@ class Sections(TypedDict, total=False):
     poisoning: dict[str, Any]
     membership: dict[str, Any]
     extraction: dict[str, Any]
+    inversion: InversionSection
     streaming: dict[str, Any]
 
 

@@ -56,7 +56,7 @@ class PGDTraining:
         attack = PGD(
             steps=self.steps, rel_stepsize=self.rel_stepsize, early_stop=False, seed=attack_seed(ctx)
         )
-        with attacking(clf):
+        with attacking(clf, ctx):
             x_adv = attack(clf, x, y, threat)
         adv_loss = F.cross_entropy(clf(x_adv), y)
         if self.clean_ratio == 0.0:

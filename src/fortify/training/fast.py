@@ -70,7 +70,7 @@ class FastTraining:
         if threat.eps == 0:
             return F.cross_entropy(clf(x), y)
         seed = attack_seed(ctx)
-        with attacking(clf):
+        with attacking(clf, ctx):
             if self.variant == "fgsm-rs":
                 attack = PGD(steps=1, step_size=self.alpha * threat.eps, early_stop=False, seed=seed)
                 x_adv = attack(clf, x, y, threat)

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from fortify.result.identity import PrivacyBudget
+
 
 class EpochRecord(BaseModel):
     """One epoch: mean training loss, accuracy (eval mode, first 5,000 training samples), time, and when
@@ -23,7 +25,8 @@ class EpochRecord(BaseModel):
 
 class TrainingEvent(BaseModel):
     """Something the loop did on its own: ``catastrophic_overfitting`` (recovered), ``early_stop``,
-    ``restored_best``."""
+    ``restored_best``, ``replaced_batchnorm`` (DP training with ``replace_batchnorm=True``: the layers
+    that became GroupNorm)."""
 
     kind: str
     epoch: int
@@ -32,7 +35,11 @@ class TrainingEvent(BaseModel):
 
 
 class TrainingHistory(BaseModel):
-    """What ``train`` did, epoch by epoch (stored in ``Result.sections["training"]`` when reported)."""
+    """What ``train`` did, epoch by epoch (stored in ``Result.sections["training"]`` when reported).
+
+    ``privacy``: for a differentially private run (``method="dp"``), the budget it spent
+    (``fortify.result.identity.PrivacyBudget``: epsilon, delta, accountant, noise multiplier, clip
+    norm, sample rate, steps); ``None`` otherwise."""
 
     method: str
     options: dict[str, Any] = Field(default_factory=dict)
@@ -44,3 +51,4 @@ class TrainingHistory(BaseModel):
     co_checks: list[dict[str, float | int | bool]] = Field(default_factory=list)
     best_epoch: int | None = None
     catastrophic_overfitting: bool = False
+    privacy: PrivacyBudget | None = None

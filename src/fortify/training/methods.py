@@ -8,7 +8,7 @@ the training loop.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,7 +24,11 @@ from fortify.types import FortifyError
 
 @dataclass
 class StepContext:
-    """What a method may need besides the batch: the threat, where we are, and a seeded generator."""
+    """What a method may need besides the batch: the threat, where we are, and a seeded generator.
+
+    ``inner`` is the context an inner maximisation runs in (``attacking`` enters it): differentially
+    private training pauses its per-sample gradient capture there, so that an attack's backward pass
+    never counts as a training gradient."""
 
     threat: Threat | None
     epoch: int
@@ -32,6 +36,7 @@ class StepContext:
     step: int
     steps_per_epoch: int
     generator: torch.Generator
+    inner: Callable[[], AbstractContextManager[object]] = nullcontext
 
 
 class TrainingMethod(Protocol):
@@ -40,6 +45,11 @@ class TrainingMethod(Protocol):
 
     A method whose inner attack has a step size may also define ``shrink_step(factor) -> bool`` (return
     True when it shrank); the training loop calls it to recover from catastrophic overfitting.
+
+    A method may also declare ``privacy`` (a ``fortify.training.dp.PrivacySpec``): the loop then
+    trains it with DP-SGD through Opacus (``fortify.training.private``): per-sample gradients, Poisson
+    sampling, clipping, noise and the accountant replace the plain optimizer step and batches; the
+    method still only turns a batch into a loss (``dp`` wraps another method's loss this way).
     """
 
     name: str
@@ -62,17 +72,19 @@ def attack_seed(ctx: StepContext) -> int:
 
 
 @contextmanager
-def attacking(clf: Classifier) -> Iterator[None]:
+def attacking(clf: Classifier, ctx: StepContext | None = None) -> Iterator[None]:
     """Run the inner maximisation with the module in eval mode, then switch back to train mode.
 
     The attack targets the model as it is deployed (dropout off; BatchNorm uses its running statistics
     and the k attack forwards do not pollute them); the outer loss is then computed in train mode.
-    Weight gradients are switched off by the attack itself and restored when it returns.
+    Weight gradients are switched off by the attack itself and restored when it returns. Pass the
+    step's ``ctx`` so that its ``inner`` context (DP training's pause) covers the attack.
     """
     was_training = clf.module.training
     clf.module.eval()
     try:
-        yield
+        with ctx.inner() if ctx is not None else nullcontext():
+            yield
     finally:
         clf.module.train(was_training)
 

@@ -9,7 +9,7 @@ accuracy after each epoch and the catastrophic-overfitting checks are measured o
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -21,6 +21,15 @@ from fortify.types import FortifyError
 
 ACCURACY_SUBSET = 5_000
 """Training samples the per-epoch training accuracy is measured on (the first ones)."""
+
+
+class Source(Protocol):
+    """What the loop reads: ``steps`` per epoch, the ``head`` samples, and one epoch's batches."""
+
+    steps: int
+    head: tuple[Tensor, Tensor]
+
+    def epoch(self) -> Iterator[tuple[Tensor, Tensor]]: ...
 
 
 class TensorSource:

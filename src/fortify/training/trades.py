@@ -70,7 +70,7 @@ class TradesTraining:
         threat = require_threat(ctx, self.name)
         if threat.eps == 0:
             return F.cross_entropy(clf(x), y)
-        with attacking(clf):
+        with attacking(clf, ctx):
             x_adv = kl_ascent(
                 clf, x.detach(), threat, self.steps, self.rel_stepsize * threat.eps, ctx.generator
             )

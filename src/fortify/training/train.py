@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +27,14 @@ from fortify.attacks.runner import accuracy, robust_accuracy
 from fortify.data.batches import is_batches
 from fortify.model import Classifier
 from fortify.training.config import TrainConfig
+from fortify.training.dp import PrivacySpec
 from fortify.training.early_stopping import BestCheckpoint
 from fortify.training.history import EpochRecord, TrainingEvent, TrainingHistory
 from fortify.training.methods import StepContext, TrainingMethod, build_method
 from fortify.training.overfitting import CatastrophicOverfittingMonitor
+from fortify.training.private import PrivateRun, prepare
 from fortify.training.schedules import eps_factor, lr_factor
-from fortify.training.source import BatchSource, TensorSource
+from fortify.training.source import BatchSource, Source, TensorSource
 from fortify.types import FortifyError, ProgressOption, Ticker, reporting
 
 logger = logging.getLogger(__name__)
@@ -91,6 +94,12 @@ def train(
     last good check and the method's step is multiplied by ``co_shrink``, at most
     ``co_max_recoveries`` times (then the collapse is logged and recorded).
 
+    Differential privacy: ``method="dp"`` (``epsilon``, ``delta``, ``max_grad_norm``, ``accountant``,
+    ``secure_rng``, ``replace_batchnorm``, ``base``; see ``fortify.training.dp``) trains with DP-SGD
+    through Opacus (``pip install 'fortify[privacy]'``): per-sample clipped gradients with Gaussian
+    noise, Poisson batches of expected size ``batch_size``, and the budget spent in
+    ``history.privacy``. A model with BatchNorm is refused unless ``replace_batchnorm=True``.
+
     Deterministic for a given ``seed`` on the same machine; leaves the model in eval mode.
     """
     if config is None:
@@ -103,6 +112,8 @@ def train(
         clf.check_input(val[0])
         val = (val[0], check_labels(val[1], val[0].shape[0], clf.num_classes))
     training_method = build_method(config.method, config.method_options)
+    spec: PrivacySpec | None = getattr(training_method, "privacy", None)
+    replaced = prepare(clf, spec) if spec is not None else []  # before the optimizer sees the layers
     opt = _optimizer(config, [p for p in clf.parameters() if p.requires_grad])
     steps = source.steps
     guards = _guards(clf, training_method, config, val, source.head, steps, source.batch_size)
@@ -127,13 +138,22 @@ def train(
             }
         ),
     )
-    loop = _Loop(clf, training_method, opt, config, source, val, guards, history)
+    if replaced:
+        history.events.append(TrainingEvent(kind="replaced_batchnorm", epoch=0, details={"layers": replaced}))
+    private = PrivateRun(clf, spec, opt, source, config.epochs) if spec is not None else None
+    loop = _Loop(clf, training_method, opt, config, source, val, guards, history, private)
     started = time.perf_counter()
     device = clf.device
-    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
-        torch.manual_seed(config.seed)
-        with reporting(progress, f"training ({config.method})", config.epochs * steps) as ticker:
-            loop.run(ticker)
+    try:
+        with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+            torch.manual_seed(config.seed)
+            with reporting(progress, f"training ({config.method})", config.epochs * steps) as ticker:
+                loop.run(ticker)
+        if private is not None:
+            history.privacy = private.budget()
+    finally:
+        if private is not None:
+            private.close()
     clf.module.eval()
     history.total_s = time.perf_counter() - started
     return history
@@ -152,10 +172,19 @@ class _Loop:
         val: tuple[Tensor, Tensor] | None,
         guards: _Guards,
         history: TrainingHistory,
+        private: PrivateRun | None = None,
     ) -> None:
-        self.clf, self.method, self.opt, self.config = clf, method, opt, config
+        self.clf, self.method, self.config = clf, method, config
+        self.opt: torch.optim.Optimizer = private.optimizer if private is not None else opt
         self.threat = config.threat
-        self.source = source
+        self.source: Source = private.source if private is not None else source
+        # DP: per-sample gradients are captured only in the step itself, not in its inner attacks
+        self.capturing: Callable[[], AbstractContextManager[object]] = (
+            private.capturing if private is not None else nullcontext
+        )
+        self.inner: Callable[[], AbstractContextManager[object]] = (
+            private.paused if private is not None else nullcontext
+        )
         self.val, self.epochs, self.steps = val, config.epochs, source.steps
         self.lr, self.lr_schedule, self.eps_ramp = config.lr, config.lr_schedule, config.eps_ramp
         self.val_steps, self.seed, self.guards, self.history = config.val_steps, config.seed, guards, history
@@ -209,10 +238,11 @@ class _Loop:
                 if self.threat
                 else None
             )
-            ctx = StepContext(threat, epoch, self.epochs, step, self.steps, self.method_gen)
-            loss = self.method.loss(self.clf, x.to(device), y.to(device), ctx)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
+            ctx = StepContext(threat, epoch, self.epochs, step, self.steps, self.method_gen, self.inner)
+            with self.capturing():
+                loss = self.method.loss(self.clf, x.to(device), y.to(device), ctx)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
             self.opt.step()
             batch_loss = float(loss.detach())
             loss_sum += batch_loss * len(y)

@@ -72,6 +72,33 @@ def cnn_tiny(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     )
 
 
+@register("cnn-tanh")
+def cnn_tanh(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """The end-to-end CNN that Tramèr & Boneh ("Differentially Private Learning Needs Better Features
+    (Or Much More Data)", ICLR 2021) train with DP-SGD on (Fashion-)MNIST, after Papernot et al. 2021
+    (tempered sigmoids): conv16 8x8/2 - maxpool 2/1 - conv32 4x4/2 - maxpool 2/1 - fc32 - fc10, tanh
+    activations, no BatchNorm (~26 k parameters on 28x28; images of at least 16x16)."""
+    c, h, w = _image_shape("cnn-tanh", input_shape)
+
+    def side(n: int) -> int:
+        return ((n + 4 - 8) // 2 + 1 - 1 - 4) // 2 + 1 - 1
+
+    if min(h, w) < 16:
+        raise FortifyError(f"cnn-tanh needs images of at least 16x16, got {h}x{w}")
+    return nn.Sequential(
+        nn.Conv2d(c, 16, 8, stride=2, padding=2),
+        nn.Tanh(),
+        nn.MaxPool2d(2, 1),
+        nn.Conv2d(16, 32, 4, stride=2),
+        nn.Tanh(),
+        nn.MaxPool2d(2, 1),
+        nn.Flatten(),
+        nn.Linear(32 * side(h) * side(w), 32),
+        nn.Tanh(),
+        nn.Linear(32, num_classes),
+    )
+
+
 @register("mlp")
 def mlp(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """Two hidden layers of 64 units, for tabular data (or flattened images)."""

@@ -65,8 +65,9 @@ def save(
     rebuilds it only with ``trust_code=True``. ``meta`` adds JSON-ready metadata (dataset, training
     method, metrics...); bounds, normalisation and the fortify version are recorded automatically.
     A file with a ``training`` history (``TrainingHistory`` as JSON) and no ``training_run`` gets a new
-    ``training_run`` record (``fortify.result.identity.TrainingRun``: id, time, config digest), which
-    ``ft.zoo.load`` puts into the model's identity and so into every Result about it.
+    ``training_run`` record (``fortify.result.identity.TrainingRun``: id, time, config digest, and a
+    differentially private run's budget), which ``ft.zoo.load`` puts into the model's identity and so
+    into every Result about it.
     """
     module, clf_meta = _unwrap(model)
     spec = getattr(module, SPEC_ATTRIBUTE, None)
@@ -116,13 +117,19 @@ def _factory_spec(
 
 
 def _training_run(training: Mapping[str, Any], dataset: Any) -> TrainingRun:
-    """A new run record for a training history: its digest covers every setting of the run."""
+    """A new run record for a training history: its digest covers every setting of the run; a DP
+    run's budget (``training["privacy"]``) is carried into the record."""
     method = training.get("method")
-    return new_training_run(
-        training_settings(training),
-        method=method if isinstance(method, str) else None,
-        dataset=dataset if isinstance(dataset, str) else None,
-    )
+    privacy = training.get("privacy")
+    try:
+        return new_training_run(
+            training_settings(training),
+            method=method if isinstance(method, str) else None,
+            dataset=dataset if isinstance(dataset, str) else None,
+            privacy=privacy if isinstance(privacy, Mapping) else None,
+        )
+    except ValidationError as exc:
+        raise FortifyError(f"training.privacy: {_problems(exc)}") from exc
 
 
 MAX_HEADER_BYTES = 16 * 2**20
