@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fortify-installed
-EXTRAS ?= dev,mlflow,onnx,serve,serve-test
+EXTRAS ?= dev,mlflow,onnx,serve,serve-test,privacy
 
 .PHONY: demo test test-slow bench lint typecheck docs data venv clean
 
