@@ -66,6 +66,9 @@ def test_standard_chooses_targets_by_each_samples_margin():
     assert close.close_calls == 0.5 and (close.attack.skip_targets, close.attack.n_target_classes) == (3, 6)
     four = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=4)))
     assert "apgd-t-close" not in four and four["apgd-t-near"].attack.n_target_classes == 2
+    saturated = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(10, ce_gradients_vanish=True)))
+    assert "apgd-ce" not in saturated and saturated["apgd-dlr"].attack.loss == "dlr"
+    assert saturated["apgd-t-near"].close_calls is None and saturated["apgd-t-close"].close_calls is None
     three = by_name(build_suite("standard", ft.Linf(0.1), 0, Evidence(num_classes=3)))
     assert three["apgd-t-near"].attack.n_target_classes == 1 and "apgd-t-close" not in three
 

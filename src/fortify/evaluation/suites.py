@@ -16,7 +16,9 @@ random, how many classes), so a suite can spend its budget where the evidence sa
   Hein 2020; Liu et al., "Practical Evaluation of Adversarial Robustness via Adaptive Auto Attack",
   CVPR 2022), then the black-box Square attack: at AutoAttack's 5,000 queries on every survivor when
   the gradient check found masked gradients, otherwise as a probe on ``SQUARE_PROBE`` survivors that
-  escalates to the full attack on every survivor when it breaks one.
+  escalates to the full attack on every survivor when it breaks one. When cross-entropy gradients
+  vanish (saturated softmax) the first attack is APGD on the DLR loss and every survivor gets every
+  target: saturated probabilities say nothing about margins.
 - ``strong``: for sign-off: APGD-CE with 5 restarts, APGD-T over every other class, the FMN
   minimum-norm attack, and Square with 10,000 queries.
 
@@ -191,7 +193,10 @@ def _targets_by_margin(evidence: Evidence, seed: int, steps: int) -> list[SuiteE
         return []
     stop = not evidence.randomized
     others = evidence.num_classes - 1
-    tiers = [(1, 2, NEAR, "apgd-t-near"), (3, others - 3, CLOSE_CALL, "apgd-t-close")]
+    # saturated softmax: the probabilities carry no margin (every point looks certain), so every
+    # survivor gets every target, as in AutoAttack
+    near, close = (None, None) if evidence.ce_gradients_vanish else (NEAR, CLOSE_CALL)
+    tiers = [(1, 2, near, "apgd-t-near"), (3, others - 3, close, "apgd-t-close")]
     entries = [first]
     for skip, count, below, name in tiers:
         if count <= 0 or skip >= others:
@@ -208,13 +213,22 @@ def _targets_by_margin(evidence: Evidence, seed: int, steps: int) -> list[SuiteE
     return entries
 
 
+def _untargeted(evidence: Evidence, seed: int, steps: int) -> SuiteEntry:
+    """APGD-CE, or APGD on the scale-free DLR loss when cross-entropy gradients vanish (3+ classes)."""
+    stop = not evidence.randomized
+    if evidence.ce_gradients_vanish and evidence.num_classes >= 3:
+        return named("apgd-dlr", seed, steps=steps, early_stop=stop)
+    return named("apgd-ce", seed, steps=steps, early_stop=stop)
+
+
 @register_suite("standard")
 def standard(threat: Threat, seed: int, evidence: Evidence) -> list[SuiteEntry]:
-    """APGD-CE; APGD-T on the top target, on targets 2-3 for survivors below ``NEAR`` and on the rest
-    for those below ``CLOSE_CALL``; a Square probe (5,000 queries on every survivor when gradients look
-    masked or the probe breaks one)."""
+    """APGD-CE (APGD-DLR on saturated softmax); APGD-T on the top target, on targets 2-3 for survivors
+    below ``NEAR`` and on the rest for those below ``CLOSE_CALL`` (every target for every survivor on
+    saturated softmax, whose probabilities say nothing about margins); a Square probe (5,000 queries
+    on every survivor when gradients look masked or the probe breaks one)."""
     entries = [
-        named("apgd-ce", seed, steps=100, early_stop=not evidence.randomized),
+        _untargeted(evidence, seed, steps=100),
         *_targets_by_margin(evidence, seed, steps=100),
         evasion(evidence, 3, seed, steps=100),
         _square_probe(evidence, seed),
