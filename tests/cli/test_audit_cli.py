@@ -1,8 +1,11 @@
-"""`fortify audit membership / extraction`: an audit Result per run, one-line errors for bad options."""
+"""`fortify audit membership / inversion / extraction`: an audit Result per run, one-line errors."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from safetensors.torch import load_file, save_file
 
 import fortify as ft
 from fortify.cli.main import main
@@ -143,3 +146,18 @@ def test_bad_inversion_options_are_one_line_errors(trained, tmp_path, capsys):
         assert main([*base, *extra]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_shadows_like_target_needs_a_replayable_training_record(trained, tmp_path, capsys):
+    args = ["audit", "membership", "--model", str(trained), "--data", "digits", "--attack", "lira"]
+    out = tmp_path / "m.json"
+    assert main([*args, "--shadows", "1", "--shadows-like-target", "--n", "50", "--out", str(out)]) == 0
+    assert ft.Result.load(str(out)).sections["membership"]["shadow_method"] == "standard"
+    meta = ft.zoo.read_metadata(trained)
+    meta["training"]["config"]["lr"] = -1
+    crafted = tmp_path / "crafted.safetensors"
+    save_file(load_file(str(trained)), str(crafted), metadata={"fortify": json.dumps(meta)})
+    bad = ["audit", "membership", "--model", str(crafted), "--data", "digits", "--attack", "lira"]
+    assert main([*bad, "--shadows-like-target", "--n", "50", "--out", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--shadows-like-target" in err and "lr" in err and "Traceback" not in err

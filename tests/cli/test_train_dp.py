@@ -49,6 +49,16 @@ def test_every_result_about_the_model_carries_its_budget(private, tmp_path):
     assert "differential privacy" in page and "-DP by the rdp accountant" in page
 
 
+def test_lira_shadows_can_be_trained_as_the_dp_target_was(private, tmp_path):
+    out = tmp_path / "lira.json"
+    args = ["audit", "membership", "--model", str(private / "model.safetensors"), "--data", "digits"]
+    lira = ["--attack", "lira", "--shadows", "2", "--shadows-like-target", "--n", "100"]
+    assert main([*args, *lira, "--out", str(out)]) == 0
+    section = ft.Result.load(str(out)).sections["membership"]
+    assert section["attack"] == "lira-offline" and section["shadow_method"] == "dp"
+    assert section["shadow_epochs"] == 2
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -159,6 +159,7 @@ def test_other_layers_opacus_cannot_train_are_refused_with_one_line(data):
         ({"epsilon": 3.0, "accountant": "gdp"}, "accountant must be one of"),
         ({"epsilon": 3.0, "base": "consistency"}, "dp cannot wrap method 'consistency'"),
         ({"epsilon": 3.0, "base": "pgd", "beta": 1.0}, "bad options for training method 'pgd'"),
+        ({"epsilon": 0.01}, "epsilon 0.01 at delta 1e-05 cannot be reached over 2 epoch"),
     ],
 )
 def test_bad_privacy_settings_are_one_line_errors(data, options, message):

@@ -8,6 +8,7 @@ from typing import Annotated, Any, cast
 
 import torch
 import typer
+from pydantic import ValidationError
 
 from fortify import data as datasets
 from fortify import zoo
@@ -36,7 +37,7 @@ from fortify.cli.render import console, pct
 from fortify.model import Classifier
 from fortify.result import Environment, Result
 from fortify.result.sections import Sections
-from fortify.training import train
+from fortify.training import TrainConfig, train
 from fortify.types import FortifyError
 
 audit_app = typer.Typer(
@@ -55,6 +56,41 @@ def _members_n(clf: Classifier, given: int | None) -> int:
     if not isinstance(n, int):
         raise FortifyError("the model does not record its training set size: pass --members-n N")
     return n
+
+
+RECIPE = ("epochs", "lr", "batch_size", "optimizer", "weight_decay", "lr_schedule")
+"""The recorded training settings ``--shadows-like-target`` replays."""
+
+
+def _recipe(clf: Classifier, seed: int) -> TrainConfig:
+    """The model's own training, read from its file's record (untrusted: every value is checked as any
+    ``TrainConfig`` is), so that LiRA's shadows are trained as the target was (a DP target: DP shadows)."""
+    training = clf.metadata.get("training") if isinstance(clf.metadata, dict) else None
+    config = training.get("config") if isinstance(training, dict) else None
+    if not isinstance(training, dict) or not isinstance(config, dict):
+        raise FortifyError(
+            "--shadows-like-target: the model file records no training (train it with fortify train)"
+        )
+    if config.get("threat") not in (None, "None"):
+        raise FortifyError(
+            "--shadows-like-target cannot replay adversarial training (its threat is recorded as text)"
+        )
+    options = training.get("options", {})
+    try:
+        return TrainConfig(
+            **{k: config[k] for k in RECIPE if config.get(k) is not None},
+            seed=seed,
+            method=training.get("method", "standard"),
+            method_options=options if isinstance(options, dict) else {},
+        )
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise FortifyError(
+            f"--shadows-like-target: recorded training setting {where}: {problem['msg']}"
+        ) from None
+    except FortifyError as exc:
+        raise FortifyError(f"--shadows-like-target: recorded training setting: {exc}") from None
 
 
 def _save(out: Path, data: str, clf: Classifier, name: str, section: dict[str, Any], **fields: Any) -> None:
@@ -92,6 +128,14 @@ def membership_command(
     shadow_epochs: Annotated[
         int, typer.Option(min=1, help="lira: epochs per shadow (like the target's)")
     ] = 2,
+    shadows_like_target: Annotated[
+        bool,
+        typer.Option(
+            "--shadows-like-target",
+            help="lira: train the shadows with the model's recorded training (method, options, epochs, lr, "
+            "batch size, optimizer) instead of --shadow-epochs of Adam; a DP model gets DP shadows",
+        ),
+    ] = False,
     arch: Annotated[
         str | None,
         typer.Option(help="lira: shadow architecture (default: the model's; your own code with --model-arg)"),
@@ -113,6 +157,7 @@ def membership_command(
     x_test, y_test = datasets.load(data, "test", n=take)
     members, non_members = (x_train[:take], y_train[:take]), (x_test, y_test)
     options: dict[str, Any] = {}
+    shadow_training: dict[str, Any] = {}
     if attack == "lira":
         info = datasets.info(data)
         shape = arch or clf.metadata.get("arch", "cnn-small")
@@ -120,24 +165,35 @@ def membership_command(
         shadow_mean = clf.mean.tolist() if clf.mean is not None else None
         shadow_std = clf.std.tolist() if clf.std is not None else None
 
+        recipe = (
+            _recipe(clf, seed)
+            if shadows_like_target
+            else TrainConfig(epochs=shadow_epochs, lr=1e-3, batch_size=128, seed=seed)
+        )
+
         def fit(x: torch.Tensor, y: torch.Tensor) -> Classifier:
             torch.manual_seed(seed)
             module = fresh_module(shape, data, model_arg)
             shadow = Classifier(module, num_classes=info.num_classes, mean=shadow_mean, std=shadow_std)
-            train(shadow, (x, y), epochs=shadow_epochs, lr=1e-3, batch_size=128, seed=seed, progress=False)
+            train(shadow, (x, y), recipe, progress=False)
             return shadow
 
         pool = (x_train[count : count + 2 * count], y_train[count : count + 2 * count])
         if pool[0].shape[0] < 2:
             raise FortifyError("lira needs training images beyond the model's own for its shadows")
         options = {"shadows": shadows, "shadow_data": pool, "train_fn": fit, "online": online}
-        console.print(f"training {shadows} shadow {shape} models on halves of {pool[0].shape[0]} images")
+        shadow_training = {"shadow_method": recipe.method, "shadow_epochs": recipe.epochs}
+        console.print(
+            f"training {shadows} shadow {shape} models on halves of {pool[0].shape[0]} images "
+            f"({recipe.method}, {recipe.epochs} epochs)"
+        )
     score = privacy.membership_inference(clf, members, non_members, attack=attack, seed=seed, **options)
     console.print(
         f"{score.attack}: AUC {score.auc:.3f}, TPR at 0.1% FPR {pct(score.tpr_at_fpr[0.001])}, "
         f"at 1% FPR {pct(score.tpr_at_fpr[0.01])} ({take} members, {take} non-members)"
     )
-    _save(out, data, clf, "membership", score.to_dict(), seed=seed, n_samples=2 * take)
+    section = score.to_dict() | shadow_training
+    _save(out, data, clf, "membership", section, seed=seed, n_samples=2 * take)
 
 
 def _classes(text: str, num_classes: int) -> list[int] | None:

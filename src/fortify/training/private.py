@@ -101,6 +101,17 @@ def _loader(source: TensorSource | BatchSource) -> DataLoader[Any]:
     )
 
 
+def _opacus_refusal(exc: ValueError, spec: PrivacySpec, epochs: int, sample_rate: float) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "budget is too low" in text:
+        return (
+            f"epsilon {spec.epsilon:g} at delta {spec.delta:g} cannot be reached over {epochs} epoch(s) at "
+            f"sample rate {sample_rate:.3g} (no noise multiplier is large enough): raise epsilon, or "
+            "train fewer epochs or on more data"
+        )
+    return f"Opacus refused the private run: {text[:200]}"
+
+
 class PoissonSource:
     """The loop's batches for a private run: Opacus's Poisson batches (each training sample in a batch
     independently with probability ``sample_rate``; a batch may be empty and still counts as a step),
@@ -147,17 +158,20 @@ class PrivateRun:
                     "secure_rng needs torchcsprng (Opacus's cryptographically secure generator), which is "
                     "not installed and has no build for recent torch; experiment without secure_rng"
                 ) from None
-            hooks, dp_optimizer, dp_loader = engine.make_private_with_epsilon(
-                module=clf.module,
-                optimizer=optimizer,
-                data_loader=loader,
-                target_epsilon=spec.epsilon,
-                target_delta=spec.delta,
-                epochs=epochs,
-                max_grad_norm=spec.max_grad_norm,
-                poisson_sampling=True,
-                wrap_model=False,
-            )
+            try:
+                hooks, dp_optimizer, dp_loader = engine.make_private_with_epsilon(
+                    module=clf.module,
+                    optimizer=optimizer,
+                    data_loader=loader,
+                    target_epsilon=spec.epsilon,
+                    target_delta=spec.delta,
+                    epochs=epochs,
+                    max_grad_norm=spec.max_grad_norm,
+                    poisson_sampling=True,
+                    wrap_model=False,
+                )
+            except ValueError as exc:
+                raise FortifyError(_opacus_refusal(exc, spec, epochs, 1 / len(loader))) from None
         hooks.disable_hooks()
         self.engine, self.hooks, self.optimizer = engine, hooks, dp_optimizer
         self.sample_rate = 1 / len(loader)
