@@ -7,7 +7,7 @@ from torch import nn
 
 import fortify as ft
 from fortify.evaluation import diagnostics as checks
-from tests.evaluation.defenses import Quantize, behind
+from tests.evaluation.defenses import Quantize, RandomResize, behind
 
 
 class Constant(nn.Module):
@@ -112,6 +112,9 @@ def test_a_model_that_masks_gradients_never_passes_every_check_even_when_the_sui
     assert "zero input gradients" in masking.evidence and "BPDA" in masking.evidence
     plain = ft.evaluate(clf, x[:32], y[:32], ft.Linf(0.3), suite="quick")
     assert "gradient_masking" not in _failed(plain)
+    random = ft.evaluate(behind(clf, RandomResize()), x[:16], y[:16], ft.Linf(0.3), suite="quick")
+    masking = _failed(random)["gradient_masking"]
+    assert "random outputs" in masking.evidence and "EOT" in masking.evidence
 
 
 def test_probability_outputs_are_named_and_attacked_through_their_logarithm(tiny_cnn):
