@@ -7,9 +7,10 @@ on the points still robust, with the norm of the model's threat (Linf or L2). Bo
 images, one after the other, in one process.
 
 For each model the row records clean accuracy, robust accuracy of every fortify suite asked for and of
-AutoAttack, seconds, model passes per sample (forward and backward, counted with hooks on the model
-for both tools, diagnostics included), and the per-sample disagreements: the indices AutoAttack breaks
-and fortify does not (each a bug report) and the reverse.
+AutoAttack, wall and CPU seconds (the process's CPU time: with one thread, far less sensitive than wall
+time to other jobs on the machine), model passes per sample (forward and backward, counted with hooks
+on the model for both tools, diagnostics included), and the per-sample disagreements: the indices
+AutoAttack breaks and fortify does not (each a bug report) and the reverse.
 
 Models (trained once, cached as safetensors under ``runs/bench-evaluate/``; cnn-small, Fashion-MNIST):
 - ``fast-0.1``, ``fast-0.2``: FGSM-RS/N-FGSM fast adversarial training at Linf 0.1 / 0.2;
@@ -160,10 +161,10 @@ def autoattack(clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, threat: ft.
         ]
     )
     passes = PassCounter()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with counting(clf, passes):
         x_adv = attack(x, y)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     # torchattacks' MultiAttack keeps the clean input where nothing succeeded; re-project defensively
     # so a point a hair outside the ball (float error) cannot count against us or for us.
     x_adv = threat.clip(x_adv, x, clf.bounds)
@@ -172,6 +173,7 @@ def autoattack(clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, threat: ft.
     return {
         "robust": robust,
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "forward": passes.forward / x.shape[0],
         "backward": passes.backward / x.shape[0],
     }
@@ -181,14 +183,15 @@ def fortify_run(
     clf: ft.Classifier, x: torch.Tensor, y: torch.Tensor, threat: ft.Threat, suite: str, seed: int
 ) -> dict:
     passes = PassCounter()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with counting(clf, passes):
         result = ft.evaluate(clf, x, y, threat, suite=suite, seed=seed, progress=False)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {
         "result": result,
         "robust": torch.tensor([s.robust for s in result.samples]),
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "forward": passes.forward / x.shape[0],
         "backward": passes.backward / x.shape[0],
     }
@@ -215,6 +218,7 @@ def compare(
         aa = {
             "robust": torch.zeros(x.shape[0], dtype=torch.bool),
             "seconds": cached_aa["seconds"],
+            "cpu_seconds": cached_aa.get("cpu_seconds"),
             "forward": cached_aa["forward_per_sample"],
             "backward": cached_aa["backward_per_sample"],
         }
@@ -228,6 +232,7 @@ def compare(
     row["autoattack"] = {
         "robust": float(aa["robust"].float().mean()),
         "seconds": aa["seconds"],
+        "cpu_seconds": aa.get("cpu_seconds"),
         "forward_per_sample": aa["forward"],
         "backward_per_sample": aa["backward"],
         "robust_indices": aa["robust"].nonzero().squeeze(1).tolist(),
@@ -243,6 +248,8 @@ def compare(
             "robust": result.robust_accuracy,
             "seconds": ours["seconds"],
             "time_ratio": ours["seconds"] / aa["seconds"],
+            "cpu_seconds": ours["cpu_seconds"],
+            "cpu_ratio": ours["cpu_seconds"] / aa["cpu_seconds"] if aa.get("cpu_seconds") else None,
             "forward_per_sample": ours["forward"],
             "backward_per_sample": ours["backward"],
             "pass_ratio": (ours["forward"] + ours["backward"]) / (aa["forward"] + aa["backward"]),
