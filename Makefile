@@ -42,8 +42,8 @@ bench: $(STAMP) data
 	$(PY) bench/run.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
 
 # mypy on src/ (settings in pyproject.toml: every `# type: ignore` must still be needed)
 typecheck: $(STAMP)
