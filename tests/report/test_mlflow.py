@@ -100,3 +100,13 @@ def test_training_history_becomes_per_epoch_curves():
     assert sorted(step for key, _, step in curves if key == "train.val_robust_accuracy") == [1, 2, 3]
     assert not any(key == "train.val_accuracy" for key, _, _ in curves)  # absent values are not invented
     assert track.training_curves(make_result()) == []
+
+
+def test_a_dp_runs_spent_budget_is_logged_as_metrics():
+    budget = {"epsilon": 2.9, "delta": 1e-5, "accountant": "rdp", "noise_multiplier": 1.4}
+    budget |= {"max_grad_norm": 1.0, "sample_rate": 0.05, "steps": 200, "target_epsilon": 3.0, "epochs": 10}
+    result = ft.Result(kind="training", sections={"training": {"method": "dp", "privacy": budget}})
+    metrics = {key: value for key, value, step in track.metrics_of([result]) if step == 0}
+    assert metrics["privacy.epsilon"] == 2.9 and metrics["privacy.steps"] == 200.0
+    assert metrics["privacy.noise_multiplier"] == 1.4 and "privacy.accountant" not in metrics
+    assert not any(key.startswith("privacy.") for key, _, _ in track.metrics_of([_training_result()]))

@@ -11,7 +11,8 @@ only the skinny client, which logs but has no UI server.
 Every run is tagged with the model's identity (``fortify.model_sha256``, ``fortify.training_run_id``,
 ``fortify.architecture``, see ``fortify.result.identity``): the training run of a model and every
 evaluation of it carry the same ``fortify.training_run_id``. A training Result's hyperparameters
-(``sections["training"]["config"]``) are params ``train.<name>``.
+(``sections["training"]["config"]``) are params ``train.<name>``; a DP run's spent budget is metrics
+``privacy.epsilon``, ``privacy.noise_multiplier``...
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ def metrics_of(results: Sequence[Result]) -> list[tuple[str, float, int]]:
     calibration = getattr(main, "calibration", None)
     if calibration is not None:
         headline |= {"ece_clean": calibration.ece_clean, "ece_adversarial": calibration.ece_adversarial}
+    training = main.sections.get("training")
+    budget = training.get("privacy") if training is not None else None
+    if budget is not None:  # a DP run's spent budget (the asked-for one is a param)
+        headline |= {f"privacy.{k}": budget.get(k) for k in PRIVACY_METRICS}
     out += [(key, float(value), 0) for key, value in headline.items() if value is not None]
     out += training_curves(main)
     for result in results:
@@ -147,6 +152,8 @@ def metrics_of(results: Sequence[Result]) -> list[tuple[str, float, int]]:
     return [(key, value, step) for (key, step), value in lowest.items()]
 
 
+PRIVACY_METRICS = ("epsilon", "delta", "noise_multiplier", "sample_rate", "steps")
+"""What a differentially private training run spent, logged as ``privacy.<name>``."""
 TRAINING_METRICS = ("loss", "accuracy", "val_accuracy", "val_robust_accuracy", "time_s", "lr", "eps")
 
 
