@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fortify._files import atomic_write_text
+from fortify._validate import is_number
 from fortify.report.page import write_html
 from fortify.result import Result, readers
 from fortify.result.identity import training_settings
@@ -127,7 +128,7 @@ def metrics_of(results: Sequence[Result]) -> list[tuple[str, float, int]]:
     training = main.sections.get("training")
     budget = training.get("privacy") if training is not None else None
     if budget is not None:  # a DP run's spent budget (the asked-for one is a param)
-        headline |= {f"privacy.{k}": budget.get(k) for k in PRIVACY_METRICS}
+        headline |= {f"privacy.{k}": float(v) for k in PRIVACY_METRICS if is_number(v := budget.get(k))}
     out += [(key, float(value), 0) for key, value in headline.items() if value is not None]
     out += training_curves(main)
     for result in results:
