@@ -88,6 +88,17 @@ def test_dp_adversarial_training_keeps_the_inner_attack_out_of_the_private_gradi
     assert history.epochs[-1].val_robust_accuracy is not None
 
 
+def test_overfitting_checks_in_a_dp_run_use_validation_data_only(data):
+    x, y = data
+    options = {"epsilon": 8.0, "base": "fast", "threat": ft.Linf(0.1)}
+    history = _dp(fresh_cnn_tiny(), (x, y), **options)
+    assert history.co_checks == [] and history.config["co_check_every"] == 0  # off without val
+    checked = _dp(fresh_cnn_tiny(), (x, y), val=(x[:64], y[:64]), **options)
+    assert checked.co_checks  # on, on the validation samples
+    with pytest.raises(ft.FortifyError, match="needs val="):
+        _dp(fresh_cnn_tiny(), (x, y), co_check_every=2, **options)
+
+
 def test_empty_poisson_batches_still_count_as_noisy_steps(data):
     x, y = data
     history = _dp(fresh_cnn_tiny(), (x[:8], y[:8]), epsilon=8.0, batch_size=1, epochs=3)

@@ -49,7 +49,8 @@ class PrivacyBudget(TypedDict, total=False):
     ``epochs`` planned (the noise multiplier was found for it); ``epsilon`` is what was spent, lower
     when training stopped early. ``secure_rng``: noise and sampling came from a cryptographically
     secure generator (without it the guarantee holds only against attackers who cannot predict
-    torch's generator)."""
+    torch's generator). The guarantee covers the weights: the training history's per-epoch loss and
+    training accuracy are measured on training samples without noise and are not private."""
 
     epsilon: _NonNegative
     delta: Annotated[float, Field(gt=0, lt=1)]

@@ -14,6 +14,11 @@ DP adversarial training) and declares a ``privacy`` spec; the loop sees the spec
 ``fortify.training.private`` for Opacus's private optimizer and Poisson batches. The budget spent is
 ``TrainingHistory.privacy``.
 
+What the guarantee covers: the weights. The history's per-epoch training loss and accuracy are
+measured on training samples without noise (and are saved with the model by ``fortify train``), so
+they are not private; validation, early stopping and the catastrophic-overfitting checks use ``val``
+only (the checks are off in a DP run without it).
+
 >>> hist = ft.train(clf, (x, y), method="dp", epsilon=3.0, delta=1e-5, max_grad_norm=1.0, epochs=5)
 >>> hist.privacy["epsilon"], hist.privacy["noise_multiplier"]
 >>> ft.train(clf, (x, y), method="dp", epsilon=8.0, base="pgd", threat=ft.Linf(0.1), steps=7)

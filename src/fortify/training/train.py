@@ -116,7 +116,9 @@ def train(
     replaced = prepare(clf, spec) if spec is not None else []  # before the optimizer sees the layers
     opt = _optimizer(config, [p for p in clf.parameters() if p.requires_grad])
     steps = source.steps
-    guards = _guards(clf, training_method, config, val, source.head, steps, source.batch_size)
+    guards = _guards(
+        clf, training_method, config, val, source.head, steps, source.batch_size, spec is not None
+    )
     history = TrainingHistory(
         method=config.method,
         options=_jsonable(config.method_options),
@@ -320,6 +322,7 @@ def _guards(
     head: tuple[Tensor, Tensor],
     steps: int,
     batch_size: int | None,
+    private: bool = False,
 ) -> _Guards:
     best = None
     if val is not None and (config.keep_best or config.early_stopping is not None):
@@ -331,10 +334,17 @@ def _guards(
         # a check costs ~15 passes over 256 samples: every ~10k samples keeps it under ~10% of fast AT
         every = min(steps, max(1, math.ceil(CO_CHECK_SAMPLES / (batch_size or config.batch_size))))
         co_check_every = every if hasattr(method, "shrink_step") and threat is not None else 0
+        # DP: stepping back on checks of training samples would steer the weights without noise
+        co_check_every = 0 if private and val is None else co_check_every
     monitor = None
     if co_check_every > 0:
         if threat is None:
             raise FortifyError("co_check_every needs a threat to check against")
+        if private and val is None:
+            raise FortifyError(
+                "co_check_every in a DP run needs val=(x_val, y_val): checks on training samples would "
+                "steer the weights outside the privacy guarantee"
+            )
         source = val if val is not None else head
         monitor = CatastrophicOverfittingMonitor(
             source[0][:CO_BATCH], source[1][:CO_BATCH], threat, drop=config.co_drop, seed=config.seed
