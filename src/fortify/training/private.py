@@ -120,7 +120,6 @@ class PoissonSource:
     def __init__(self, loader: DataLoader[Any], source: TensorSource | BatchSource, clf: Classifier) -> None:
         self.loader, self.clf, self.head = loader, clf, source.head
         self.steps = len(loader)
-        self.batch_size = source.batch_size
 
     def epoch(self) -> Iterator[tuple[Tensor, Tensor]]:
         for x, y in iter_batches(self.loader, keep_empty=True):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
@@ -56,7 +56,6 @@ class Inversion:
     cosine: Tensor | None = None
     l2: Tensor | None = None
     n_reference: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def nearest_class(self) -> list[int] | None:
@@ -214,9 +213,12 @@ def model_inversion(
     check.number("tv_weight", tv_weight, low=0, finite=True)
     start = check.choice("start", start, STARTS)
     ref = _reference(clf, reference) if reference is not None else None
-    if shape is None and ref is None:
+    if shape is not None:
+        dims = tuple(int(s) for s in shape)
+    elif ref is not None:
+        dims = tuple(ref[0].shape[1:])
+    else:
         raise FortifyError("model_inversion needs the input shape: pass shape=(C, H, W) or reference=(x, y)")
-    dims = tuple(int(s) for s in (shape if shape is not None else ref[0].shape[1:]))  # type: ignore[index]
     if ref is not None and dims != tuple(ref[0].shape[1:]):
         raise FortifyError(f"shape {list(dims)} differs from the reference inputs' {list(ref[0].shape[1:])}")
     low, high = clf.bounds
@@ -236,13 +238,11 @@ def model_inversion(
         "tv_weight": float(tv_weight),
         "start": start,
     }
-    result = Inversion(chosen, images.cpu(), confidence, (float(low), float(high)), settings)
+    bounds = (float(low), float(high))
     if ref is None:
-        return result
+        return Inversion(chosen, images.cpu(), confidence, bounds, settings)
     means, cosine, l2 = similarity(images, ref[0], ref[1], clf.num_classes)
-    return Inversion(
-        chosen, images.cpu(), confidence, result.bounds, settings, means, cosine, l2, int(ref[0].shape[0])
-    )
+    return Inversion(chosen, images.cpu(), confidence, bounds, settings, means, cosine, l2, ref[0].shape[0])
 
 
 def _descend(
