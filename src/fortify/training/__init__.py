@@ -12,11 +12,13 @@ from fortify.training.early_stopping import BestCheckpoint
 from fortify.training.history import EpochRecord, TrainingEvent, TrainingHistory
 from fortify.training.methods import StepContext, TrainingMethod, method_names, register_method
 from fortify.training.overfitting import CatastrophicOverfittingMonitor, OverfittingCheck
+from fortify.training.resume import TrainingInterrupted
 from fortify.training.schedules import LR_SCHEDULES, eps_factor, lr_factor
 from fortify.training.train import train
 
 __all__ = [
     "train",
+    "TrainingInterrupted",
     "TrainConfig",
     "PrivacySpec",
     "TrainingHistory",

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,6 +34,7 @@ from fortify.training.history import EpochRecord, TrainingEvent, TrainingHistory
 from fortify.training.methods import StepContext, TrainingMethod, build_method
 from fortify.training.overfitting import CatastrophicOverfittingMonitor
 from fortify.training.private import PrivateRun, prepare
+from fortify.training.resume import Checkpointing, capture, restore, stop_signals
 from fortify.training.schedules import eps_factor, lr_factor
 from fortify.training.source import BatchSource, Source, TensorSource
 from fortify.types import FortifyError, ProgressOption, Ticker, reporting
@@ -60,6 +62,9 @@ def train(
     *,
     val: tuple[Tensor, Tensor] | None = None,
     progress: ProgressOption = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
     **options: Any,
 ) -> TrainingHistory:
     """Train ``model`` in place on ``data = (x, y)`` (tensors or NumPy arrays) and return the per-epoch
@@ -99,6 +104,14 @@ def train(
     through Opacus (``pip install 'fortify[privacy]'``): per-sample clipped gradients with Gaussian
     noise, Poisson batches of expected size ``batch_size``, and the budget spent in
     ``history.privacy``. A model with BatchNorm is refused unless ``replace_batchnorm=True``.
+
+    Resumable runs: with ``checkpoint=FOLDER`` the whole state of the run (weights, optimizer, random
+    generators, overfitting guard, best epoch, history; ``fortify.training.checkpoint``) is written
+    atomically to ``FOLDER/checkpoint.safetensors`` every ``checkpoint_every`` epochs, at the end, and
+    at the next step boundary after SIGINT or SIGTERM, which then raises ``TrainingInterrupted`` (a
+    second Ctrl-C stops at once). ``resume=True`` continues from that file with the same model
+    architecture, data and settings (a difference is refused); the resumed run ends with exactly the
+    weights of an uninterrupted one on the same machine. Not for DP runs.
 
     Deterministic for a given ``seed`` on the same machine; leaves the model in eval mode.
     """
@@ -142,22 +155,37 @@ def train(
     )
     if replaced:
         history.events.append(TrainingEvent(kind="replaced_batchnorm", epoch=0, details={"layers": replaced}))
+    ckpt = None
+    if checkpoint is not None:
+        if spec is not None:
+            raise FortifyError("checkpoints of DP runs are not supported: train them in one go")
+        ckpt = Checkpointing(Path(checkpoint), checkpoint_every, config, source)
+    elif resume:
+        raise FortifyError("resume=True needs checkpoint=FOLDER, the folder of the interrupted run")
     private = PrivateRun(clf, spec, opt, source, config.epochs) if spec is not None else None
-    loop = _Loop(clf, training_method, opt, config, source, val, guards, history, private)
-    started = time.perf_counter()
+    loop = _Loop(clf, training_method, opt, config, source, val, guards, history, private, ckpt)
+    started = loop.run_started
     device = clf.device
     try:
         with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
             torch.manual_seed(config.seed)
-            with reporting(progress, f"training ({config.method})", config.epochs * steps) as ticker:
+            if resume and ckpt is not None:
+                restore(loop, ckpt.load())
+            done = loop.start_epoch * steps + loop.start_step
+            with (
+                stop_signals(ckpt),
+                reporting(progress, f"training ({config.method})", config.epochs * steps) as ticker,
+            ):
+                if done:
+                    ticker.advance(done)
                 loop.run(ticker)
         if private is not None:
             history.privacy = private.budget()
     finally:
         if private is not None:
             private.close()
+        history.total_s = loop.elapsed_before + time.perf_counter() - started
     clf.module.eval()
-    history.total_s = time.perf_counter() - started
     return history
 
 
@@ -175,6 +203,7 @@ class _Loop:
         guards: _Guards,
         history: TrainingHistory,
         private: PrivateRun | None = None,
+        ckpt: Checkpointing | None = None,
     ) -> None:
         self.clf, self.method, self.config = clf, method, config
         self.opt: torch.optim.Optimizer = private.optimizer if private is not None else opt
@@ -191,15 +220,23 @@ class _Loop:
         self.lr, self.lr_schedule, self.eps_ramp = config.lr, config.lr_schedule, config.eps_ramp
         self.val_steps, self.seed, self.guards, self.history = config.val_steps, config.seed, guards, history
         self.method_gen = torch.Generator(device=clf.device).manual_seed(config.seed + 1)
+        self.ckpt = ckpt
+        # where the run (re)starts, and an interrupted epoch's figures so far (set by resume.restore)
+        self.start_epoch, self.start_step, self.finished = 0, 0, False
+        self.partial: dict[str, float] = {}
+        self.elapsed_before = 0.0
+        self.run_started = time.perf_counter()
 
     def run(self, ticker: Ticker) -> None:
-        if self.guards.monitor is not None:
+        if self.guards.monitor is not None and self.start_epoch == 0 and self.start_step == 0:
             self.history.co_checks.append(vars(self.guards.monitor.check(self.clf, self.opt, 0)))
-        for epoch in range(self.epochs):
+        for epoch in range(self.start_epoch, 0 if self.finished else self.epochs):
             record = self._epoch(epoch, ticker)
             self.history.epochs.append(record)
             logger.info("epoch %d: %s", epoch + 1, record.model_dump(exclude_none=True))
-            if self._stop_after(epoch, record):
+            stop = self._stop_after(epoch, record)
+            self._save_after(epoch, stop or epoch + 1 == self.epochs)
+            if stop:
                 break
         best = self.guards.best
         if best is not None and best.best_epoch is not None and best.best_epoch != len(self.history.epochs):
@@ -225,12 +262,28 @@ class _Loop:
             return True
         return False
 
+    def _save_after(self, epoch: int, finished: bool) -> None:
+        """The epoch-boundary checkpoint (every ``checkpoint_every`` epochs, at the end, on a signal)."""
+        ckpt = self.ckpt
+        if ckpt is None:
+            return
+        if finished or ckpt.requested or (epoch + 1) % ckpt.every == 0:
+            ckpt.save(capture(self, epoch + 1, 0, finished=finished))
+        if ckpt.requested and not finished:
+            raise ckpt.interrupted(epoch + 1, 0)
+
     def _epoch(self, epoch: int, ticker: Ticker) -> EpochRecord:
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() - self.partial.get("time_s", 0.0)
         self.clf.module.train()
         device = self.clf.device
-        loss_sum, seen, lr_now, threat = 0.0, 0, self.lr, self.threat
+        loss_sum, seen = self.partial.get("loss_sum", 0.0), int(self.partial.get("seen", 0))
+        lr_now, threat = self.lr, self.threat
+        skip, self.start_step, self.partial = self.start_step, 0, {}
+        if self.ckpt is not None:
+            self.ckpt.epoch_start(self.source)
         for step, (x, y) in enumerate(self.source.epoch()):
+            if step < skip:  # resumed mid-epoch: these batches were trained before the interruption
+                continue
             done = (epoch * self.steps + step + 0.5) / (self.epochs * self.steps)
             lr_now = self.lr * lr_factor(self.lr_schedule, done)
             for group in self.opt.param_groups:
@@ -253,6 +306,10 @@ class _Loop:
             ticker.advance(
                 1, status=f"epoch {epoch + 1}/{self.epochs} loss {batch_loss:.3f}{self._last_val()}"
             )
+            if self.ckpt is not None and self.ckpt.requested and step + 1 < self.steps:
+                partial = {"loss_sum": loss_sum, "seen": seen, "time_s": time.perf_counter() - t0}
+                self.ckpt.save(capture(self, epoch, step + 1, partial=partial))
+                raise self.ckpt.interrupted(epoch, step + 1)
         self.clf.module.eval()
         record = EpochRecord(
             epoch=epoch + 1,
