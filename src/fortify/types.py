@@ -2,7 +2,8 @@
 
 ``ProvidesClassifier`` (a guard evaluated as the classifier it provides), ``Detected`` / ``DetectorLike``
 (a model with a detector, and what evaluation needs of the detector), ``Progress`` / ``Ticker`` (how slow
-library calls report progress; the CLI draws it).
+library calls report progress; the CLI draws it), ``Executor`` (where the shards of one evaluation or
+certification run: ``ft.scale.InProcess``, ``ft.scale.Ray``).
 """
 
 from __future__ import annotations
@@ -142,3 +143,52 @@ def reporting(progress: ProgressOption, description: str, total: float) -> Itera
         yield _Logged(description, total)
     else:
         yield _Silent()
+
+
+ShardTask: TypeAlias = Callable[[Any, Any], Any]
+"""The unit of work of a sharded job: ``task(clf, payload) -> part``, a picklable callable run once per
+shard on whichever worker holds the model; ``payload`` is that shard's data."""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Where the shards of one job run (``ft.evaluate(..., executor=...)``, ``certified_accuracy``...).
+
+    ``plan(n, align)`` cuts the samples ``0..n`` into contiguous ``(start, stop)`` shards
+    (``split_shards``; boundaries multiples of ``align``; how many is the executor's choice).
+    ``map_shards(task, model, shards, payload, done=f)`` builds each shard's data with
+    ``payload(start, stop)``, runs ``task(clf, data)`` on a worker that loaded ``model`` once (a
+    ``Classifier``, or a zero-argument callable returning one) and returns the parts in shard order,
+    each shard's exactly once whatever workers died and were replaced. ``done(shard, shards)`` is
+    called in the caller's process as each shard finishes. ``describe()`` is the JSON-ready record of
+    how the last job ran (executor, shards, workers, retries), for the Result's ``sections["scale"]``.
+    """
+
+    def plan(self, n: int, align: int = 1) -> list[tuple[int, int]]: ...
+
+    def map_shards(
+        self,
+        task: ShardTask,
+        model: Any,
+        shards: list[tuple[int, int]],
+        payload: Callable[[int, int], Any],
+        *,
+        done: Callable[[int, int], None] | None = None,
+    ) -> list[Any]: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+
+def split_shards(n: int, shards: int, align: int = 1) -> list[tuple[int, int]]:
+    """``0..n`` cut into at most ``shards`` contiguous, non-empty ``(start, stop)`` ranges of near-equal
+    size whose inner boundaries are multiples of ``align`` (fewer shards when ``n`` is too small);
+    they cover every index exactly once, in order. The same ``(n, shards, align)`` always gives the
+    same ranges, so a sharded job is reproducible from its record."""
+    if n < 0 or shards < 1 or align < 1:
+        raise FortifyError(f"cannot split {n} samples into {shards} shards aligned to {align}")
+    if n == 0:
+        return []
+    blocks = -(-n // align)  # ceil: whole aligned blocks (the last may be short)
+    count = min(shards, blocks)
+    bounds = [min(n, (blocks * k // count) * align) for k in range(count + 1)]
+    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]

@@ -23,7 +23,14 @@ from fortify.evaluation.summaries import calibration, slices
 from fortify.model import Classifier
 from fortify.result import Diagnostic, Environment, Result, ThreatSpec
 from fortify.threat import Threat
-from fortify.types import FortifyError, ProgressOption, ProvidesClassifier, detector_of, reporting
+from fortify.types import (
+    Executor,
+    FortifyError,
+    ProgressOption,
+    ProvidesClassifier,
+    detector_of,
+    reporting,
+)
 
 DEFAULT_BATCH_SIZE = 250
 
@@ -57,6 +64,7 @@ def evaluate(
     class_names: Sequence[str] | None = None,
     eot_samples: int = DEFAULT_EOT_SAMPLES,
     progress: ProgressOption = None,
+    executor: Executor | None = None,
 ) -> Result:
     """Robustness of ``clf`` on ``(x, y)`` under ``threat``: the per-sample worst case over a suite.
 
@@ -76,6 +84,9 @@ def evaluate(
     (float ``x`` is taken as float32, ``y`` as int64). ``x`` may instead be an iterable of ``(x, y)``
     batches (a ``DataLoader``) with ``y=None``: it is streamed, chunk by chunk, and the chunks' Results
     merged (``fortify.evaluation.stream.evaluate_batches`` says what that keeps and changes).
+    ``executor`` (``ft.scale.Ray(...)``, ``ft.scale.InProcess(shards=k)``) shards the samples over its
+    workers and merges their Results (``fortify.evaluation.sharded`` says what that keeps); the
+    default evaluates everything here, in one piece.
 
     Returns a ``Result`` with clean and robust accuracy, attack success rate, per-attack records
     (with forward/backward passes per attacked sample), per-sample records (with confidences), slices
@@ -85,6 +96,8 @@ def evaluate(
     if is_batches(x):  # a DataLoader or other iterable of batches: streamed, chunk by chunk
         from fortify.evaluation.stream import evaluate_batches
 
+        if executor is not None:
+            raise FortifyError("an executor shards tensors: give x and y as tensors, not batches")
         if y is not None:
             raise FortifyError("x is an iterable of (x, y) batches: pass y=None (its labels come with them)")
         return evaluate_batches(
@@ -102,6 +115,28 @@ def evaluate(
         )
     source, clf = clf, _provided(clf)
     x, y = cast("tuple[Tensor, Tensor]", from_numpy(x, y))
+    if executor is not None:
+        from fortify.evaluation.sharded import evaluate_sharded
+
+        if isinstance(source, ProvidesClassifier):
+            raise FortifyError("a guard is evaluated in one process: its section is about the whole set")
+        if isinstance(suite, str) and suite not in suite_names():
+            raise FortifyError(f"unknown suite {suite!r}; choose one of {suite_names()}")
+        return evaluate_sharded(
+            clf,
+            x,
+            y,
+            threat,
+            suite,
+            executor,
+            seed=seed,
+            batch_size=batch_size,
+            dataset=dataset,
+            groups=groups,
+            class_names=class_names,
+            eot_samples=eot_samples,
+            progress=progress,
+        )
     y = check_arguments(clf, x, y, threat, batch_size)
     if groups is not None and len(groups) != x.shape[0]:
         raise FortifyError(f"groups must have one entry per sample ({x.shape[0]}), got {len(groups)}")

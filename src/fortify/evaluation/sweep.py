@@ -39,7 +39,7 @@ from fortify.evaluation.suites import SuiteEntry, entries_for
 from fortify.model import Classifier
 from fortify.result import AttackRecord, Diagnostic, Result, Sweep
 from fortify.threat import Threat, make_threat
-from fortify.types import FortifyError, ProgressOption, reporting
+from fortify.types import Executor, FortifyError, ProgressOption, reporting
 
 
 def check_epsilons(epsilons: Sequence[float]) -> list[float]:
@@ -80,6 +80,7 @@ def sweep(
     groups: Sequence[str] | None = None,
     eot_samples: int = DEFAULT_EOT_SAMPLES,
     progress: ProgressOption = None,
+    executor: Executor | None = None,
 ) -> Result:
     """Robust accuracy of ``clf`` at each eps of ``epsilons`` (strictly increasing) for one norm.
 
@@ -91,11 +92,15 @@ def sweep(
     from independent PGD runs on a few samples. Its gallery (small images) holds the point that first
     broke each shown sample: the minimum-norm point, or a suite attack's (``name@eps``) at the
     smallest eps that broke it. ``x`` may be an iterable of ``(x, y)`` batches (a ``DataLoader``) with
-    ``y=None``: streamed chunk by chunk (``fortify.evaluation.stream.sweep_batches``).
+    ``y=None``: streamed chunk by chunk (``fortify.evaluation.stream.sweep_batches``). ``executor``
+    (``ft.scale.Ray(...)``) sweeps shards of the samples on its workers and merges them
+    (``fortify.evaluation.sharded.sweep_sharded``).
     """
     if is_batches(x):  # a DataLoader or other iterable of batches: streamed, chunk by chunk
         from fortify.evaluation.stream import sweep_batches
 
+        if executor is not None:
+            raise FortifyError("an executor shards tensors: give x and y as tensors, not batches")
         if y is not None:
             raise FortifyError("x is an iterable of (x, y) batches: pass y=None (its labels come with them)")
         return sweep_batches(
@@ -116,6 +121,27 @@ def sweep(
     x, y = cast("tuple[Tensor, Tensor]", (x, y))
     kind = _threat_kind(threat)
     eps_list = check_epsilons(epsilons)
+    if executor is not None:
+        from fortify.evaluation.sharded import sweep_sharded
+
+        check_arguments(clf, x, y, kind.with_eps(eps_list[-1]), batch_size)
+        return sweep_sharded(
+            clf,
+            x,
+            y,
+            kind,
+            eps_list,
+            suite,
+            executor,
+            seed=seed,
+            batch_size=batch_size,
+            dataset=dataset,
+            groups=groups,
+            eot_samples=eot_samples,
+            progress=progress,
+            min_norm=min_norm,
+            refine=refine,
+        )
     largest = kind.with_eps(eps_list[-1])
     y = check_arguments(clf, x, y, largest, batch_size)
     if groups is not None and len(groups) != x.shape[0]:

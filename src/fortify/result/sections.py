@@ -143,7 +143,9 @@ class Sections(TypedDict, total=False):
     ``guard`` (``fortify.runtime``), ``endpoint`` (``fortify evaluate --url``), ``poisoning``,
     ``membership`` and ``extraction`` (``fortify.audits``, 1.4; ``inversion`` is typed, 1.6) and
     ``streaming`` (an evaluation of batches merged from chunks: ``chunks``, ``chunk_size``,
-    ``suite_chosen_on``, ``diagnostics``; ``fortify.evaluation.stream``) are JSON mappings their
+    ``suite_chosen_on``, ``diagnostics``; ``fortify.evaluation.stream``) and ``scale`` (a job sharded
+    over an executor: ``executor``, ``shards`` as ``[[start, stop], ...]``, ``workers``, ``retries``;
+    ``fortify.evaluation.sharded``, ``fortify.scale``) are JSON mappings their
     producers describe; they get a typed shape here when their schemas settle."""
 
     certification: CertificationSection
@@ -155,6 +157,7 @@ class Sections(TypedDict, total=False):
     extraction: dict[str, Any]
     inversion: InversionSection
     streaming: dict[str, Any]
+    scale: dict[str, Any]
 
 
 @with_config(ConfigDict(extra="forbid"))
