@@ -3,6 +3,7 @@ dataset and save it safely."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -11,6 +12,7 @@ import typer
 
 from fortify import data as datasets
 from fortify import zoo
+from fortify._files import atomic_write_text, read_limited
 from fortify._untrusted import load_json
 from fortify.attacks import PGD
 from fortify.attacks.runner import accuracy, robust_accuracy
@@ -41,7 +43,7 @@ from fortify.model import Classifier
 from fortify.result import Environment, Result, ThreatSpec, TrainingSection
 from fortify.result.identity import new_training_run, training_settings
 from fortify.threat import make_threat
-from fortify.training import TrainConfig, TrainingHistory, method_names, train
+from fortify.training import TrainConfig, TrainingHistory, TrainingInterrupted, method_names, train
 from fortify.types import FortifyError
 from fortify.zoo.factory import build, is_import_path, parse_model_args
 from fortify.zoo.io import file_identity
@@ -92,13 +94,17 @@ def train_and_save(
     weights: Path | None = None,
     model_args: list[str] | None = None,
     norm: Normalisation | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> tuple[Classifier, TrainingHistory, float]:
     """Train ``arch`` (or fine-tune the model at ``init``) on ``dataset``; write ``out/model.safetensors``
     and ``out/train.json``. The last ``val_n`` training samples are held out for validation (robust
     accuracy, early stopping). The Result has the clean test accuracy and, with a threat, the PGD-20
     accuracy on the first ``test_n`` test images (all when None); its model identity names the file
     written, its SHA-256 and the new training run (id, time, config digest), as the file records.
-    ``norm`` (``--mean/--std``) is the normalisation inside the classifier, saved with it."""
+    ``norm`` (``--mean/--std``) is the normalisation inside the classifier, saved with it.
+    ``checkpoint_every``: write ``out/checkpoint.safetensors`` every so many epochs (and on SIGINT /
+    SIGTERM); ``resume``: continue from it."""
     meta = datasets.info(dataset)
     x, y = training_set(dataset, n_train, poisoned, exclude)
     if val_n >= x.shape[0]:
@@ -120,7 +126,17 @@ def train_and_save(
         clf = Classifier(module.to(device), num_classes=meta.num_classes, mean=mean, std=std)
         if is_import_path(arch):
             clf.metadata = {"factory": arch, "factory_kwargs": kwargs}
-    history = train(clf, (x, y), config, val=val, progress=bars if progress else False)
+    checkpoint = out if checkpoint_every is not None else None
+    history = train(
+        clf,
+        (x, y),
+        config,
+        val=val,
+        progress=bars if progress else False,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every or 1,
+        resume=resume,
+    )
     test_acc = accuracy(clf, x_test, y_test)
     metrics: dict[str, float] = {"test_accuracy": test_acc}
     robust = None
@@ -179,8 +195,54 @@ def train_and_save(
     return clf, history, test_acc
 
 
+COMMAND_FILE = "train-command.json"
+RUNTIME_OPTIONS = ("device", "threads", "progress", "quiet", "mlflow", "resume", "resumed")
+PATH_OPTIONS = ("weights", "init", "poisoned", "exclude", "out")
+
+
+def _save_command(out: Path, settings: dict[str, Any]) -> None:
+    """Record the run's options in ``out/train-command.json`` for ``--resume``; refuse to start a new
+    checkpointed run over an unfinished one."""
+    if (out / "checkpoint.safetensors").exists():
+        raise FortifyError(
+            f"--out {out} holds the checkpoint of another run: continue it with `fortify train --resume "
+            f"{out}`, or choose another --out"
+        )
+    record = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}
+    atomic_write_text(out / COMMAND_FILE, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def _resumed_command(ctx: typer.Context, folder: Path) -> dict[str, Any]:
+    """The options of the run in ``folder`` (from its ``train-command.json``), checked."""
+    given = [
+        name
+        for name in ctx.params
+        if name not in RUNTIME_OPTIONS
+        and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+    ]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise FortifyError(f"--resume continues a run with the options it was started with; drop {flags}")
+    path = folder / COMMAND_FILE
+    if not path.is_file():
+        raise FortifyError(
+            f"--resume {folder}: no {COMMAND_FILE} there (was it started with --checkpoint-every?)"
+        )
+    record = load_json(read_limited(path, "run options", 1 << 20), str(path), max_bytes=1 << 20)
+    expected = {name for name in ctx.params if name not in RUNTIME_OPTIONS}
+    if not isinstance(record, dict) or set(record) != expected:
+        raise FortifyError(f"{path} does not hold the options of a fortify train run")
+    for name, value in record.items():
+        ok = value is None or isinstance(value, (str, int, float, bool))
+        ok = ok or (isinstance(value, list) and all(isinstance(item, str) for item in value))
+        if not ok:
+            raise FortifyError(f"{path}: option {name} has a value of type {type(value).__name__}")
+    return {k: Path(v) if k in PATH_OPTIONS and v is not None else v for k, v in record.items()}
+
+
 @app.command("train")
 def train_command(
+    ctx: typer.Context,
     data: DatasetName = "fashion-mnist",
     label: Label = None,
     mean: Mean = None,
@@ -280,14 +342,33 @@ def train_command(
             f"({MLFLOW_STORE_HELP})",
         ),
     ] = False,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="write OUT/checkpoint.safetensors every N epochs (and on Ctrl-C / SIGTERM) so that "
+            "--resume can continue the run",
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="continue the interrupted run in this folder, with the options it started with"),
+    ] = None,
+    resumed: Annotated[bool, typer.Option(hidden=True)] = False,
     device: Device = "auto",
     threads: Threads = None,
     progress: ProgressMode = "auto",
     quiet: Quiet = False,
 ) -> None:
     """Train a model (standard, adversarial or differentially private) and save it as safetensors with
-    JSON metadata."""
+    JSON metadata. Long runs: --checkpoint-every 1, then --resume OUT after an interruption."""
+    if resume is not None:
+        settings = _resumed_command(ctx, resume)
+        runtime: dict[str, Any] = dict(device=device, threads=threads, progress=progress, quiet=quiet)
+        return train_command(ctx, **settings, **runtime, mlflow=mlflow, resume=None, resumed=True)
     check_output_folder("--out", out)
+    if checkpoint_every is not None and not resumed:
+        _save_command(out, {k: v for k, v in ctx.params.items() if k not in RUNTIME_OPTIONS})
     dev = setup_torch(threads, device)
     configure(progress, quiet)
     if method not in method_names():
@@ -336,22 +417,28 @@ def train_command(
         eps_ramp=eps_ramp,
         early_stopping=early_stopping,
     )
-    _, history, test_acc = train_and_save(
-        data,
-        arch,
-        out,
-        config,
-        n_train=n,
-        device=dev,
-        init=init,
-        val_n=val_n,
-        test_n=test_n,
-        poisoned=poisoned,
-        exclude=exclude,
-        weights=weights,
-        model_args=model_arg,
-        norm=stats,
-    )
+    try:
+        _, history, test_acc = train_and_save(
+            data,
+            arch,
+            out,
+            config,
+            n_train=n,
+            device=dev,
+            init=init,
+            val_n=val_n,
+            test_n=test_n,
+            poisoned=poisoned,
+            exclude=exclude,
+            weights=weights,
+            model_args=model_arg,
+            norm=stats,
+            checkpoint_every=checkpoint_every,
+            resume=resumed,
+        )
+    except TrainingInterrupted as stopped:
+        console.print(f"[yellow]{stopped}[/]; continue with: fortify train --resume {out}", highlight=False)
+        raise typer.Exit(130) from None
     for record in history.epochs:
         val = f"  val {pct(record.val_accuracy)}" if record.val_accuracy is not None else ""
         if record.val_robust_accuracy is not None:
