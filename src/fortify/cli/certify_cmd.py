@@ -33,6 +33,7 @@ from fortify.cli.common import (
 from fortify.cli.estimate import certify_cost
 from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct
+from fortify.cli.scale_opts import GpusPerWorker, RayAddress, Shards, executor_for, file_loader, scale_line
 from fortify.result import Result
 
 
@@ -72,6 +73,9 @@ def certify_command(
     threads: Threads = None,
     progress: ProgressMode = "auto",
     quiet: Quiet = False,
+    ray: RayAddress = None,
+    shards: Shards = None,
+    gpus_per_worker: GpusPerWorker = 0.0,
 ) -> None:
     """Certify test images with randomized smoothing (Cohen et al. 2019) and print the curve."""
     check_outputs(out=out)
@@ -79,12 +83,14 @@ def certify_command(
     configure(progress, quiet)
     wanted = parse_numbers(radii, "--radii")
     data = data_name(data, label)
-    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
+    norms = normalisation(mean, std, data)
+    clf = load_model_for(model, data, dev, weights, model_arg, norms)
+    executor = executor_for(ray, shards, gpus_per_worker, file_loader(model, data, weights, model_arg, norms))
     x, y = datasets.load(data, split, n=n_samples)
     certify_cost(clf, x, n0, n, batch_size)
     smooth = Smooth(clf, sigma, batch_size=batch_size, seed=seed)
     result = certified_accuracy(
-        smooth, x, y, radii=wanted, n0=n0, n=n, alpha=alpha, dataset=data, progress=bars
+        smooth, x, y, radii=wanted, n0=n0, n=n, alpha=alpha, dataset=data, progress=bars, executor=executor
     )
     section = result.sections["certification"]
     title = f"{data}: {result.n_samples} images, sigma {sigma:g}, n {n:,}, alpha {alpha:g}"
@@ -94,6 +100,8 @@ def certify_command(
         f"{section['max_radius']:.3f}; {result.timing['total_s']:.1f}s "
         f"({result.timing['noise_samples_per_s']:,.0f} noisy samples/s)"
     )
+    if executor is not None:
+        console.print(scale_line(result), highlight=False, markup=False, soft_wrap=True)
     if out is not None:
         result.save(str(out))
         console.print(f"wrote {out}")

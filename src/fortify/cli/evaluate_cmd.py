@@ -43,6 +43,7 @@ from fortify.cli.estimate import suite_cost
 from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct, print_diagnostics, results_table
 from fortify.cli.report_cmd import publish
+from fortify.cli.scale_opts import GpusPerWorker, RayAddress, Shards, executor_for, file_loader, scale_line
 from fortify.data.files import is_file_dataset
 from fortify.detect.calibration import with_detector
 from fortify.evaluation import evaluate, suite_names
@@ -93,11 +94,15 @@ def evaluate_command(
     calibration_n: CalibrationN = None,
     squeeze_bits: SqueezeBits = None,
     squeeze_median: SqueezeMedian = None,
+    ray: RayAddress = None,
+    shards: Shards = None,
+    gpus_per_worker: GpusPerWorker = 0.0,
 ) -> None:
     """Attack a saved model with a suite and report per-sample worst-case robust accuracy.
 
     With --detector the model is judged and attacked together with a calibrated detector; with
-    --guard, a guard bundle is evaluated instead of a model.
+    --guard, a guard bundle is evaluated instead of a model; with --ray, the samples are sharded over
+    a Ray cluster.
     """
     check_outputs(out=out, report=report)
     dev = setup_torch(threads, device)
@@ -108,6 +113,8 @@ def evaluate_command(
         raise FortifyError(
             "--mean/--std declare the normalisation of a --model; a guard or endpoint has its own"
         )
+    if (ray is not None or shards is not None) and (url is not None or guard is not None):
+        raise FortifyError("--ray and --shards shard a --model's evaluation; a guard or endpoint runs here")
     if url is not None:
         from fortify.cli.serve_cmd import evaluate_url
 
@@ -125,9 +132,13 @@ def evaluate_command(
         return
     assert model is not None
     spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)
-    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
+    norms = normalisation(mean, std, data)
+    clf = load_model_for(model, data, dev, weights, model_arg, norms)
     x, y = datasets.load(data, split, n=n)
     threat = threat_for(norm, eps, clf.bounds, tuple(x.shape[1:]))
+    # with a detector the workers get the driver's calibrated pair; otherwise they load the file
+    loader = None if spec is not None else file_loader(model, data, weights, model_arg, norms)
+    executor = executor_for(ray, shards, gpus_per_worker, loader)
     calibration = None
     if spec is not None:
         clf, calibration = with_detector(clf, spec, data, split, x.shape[0])
@@ -145,8 +156,11 @@ def evaluate_command(
         dataset=data,
         class_names=names,
         progress=bars,
+        executor=executor,
     )
     console.print(results_table([result], f"{model} on {data} ({result.n_samples} samples)"))
+    if executor is not None:
+        console.print(scale_line(result), highlight=False, markup=False, soft_wrap=True)
     if calibration is not None:
         console.print(detector_line(result, calibration), highlight=False, markup=False, soft_wrap=True)
     print_diagnostics(result)

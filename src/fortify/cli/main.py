@@ -18,6 +18,22 @@ from fortify.cli.render import err_console
 from fortify.types import FortifyError
 
 EXIT_USAGE = 2
+OPTIONAL_VALUES = {"--ray": "local"}
+"""Options whose value may be left out (``--ray`` alone, ``--ray ADDRESS``): the value they take then."""
+
+
+def with_optional_values(argv: list[str]) -> list[str]:
+    """``argv`` with the implied value after each option of ``OPTIONAL_VALUES`` given without one
+    (at the end, or followed by another option); ``--`` ends the options."""
+    out: list[str] = []
+    for k, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--":
+            return out + argv[k + 1 :]
+        following = argv[k + 1] if k + 1 < len(argv) else None
+        if arg in OPTIONAL_VALUES and (following is None or following.startswith("-")):
+            out.append(OPTIONAL_VALUES[arg])
+    return out
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
@@ -32,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the `fortify` process itself; in-process callers keep their own handlers
         signal.signal(signal.SIGTERM, _terminated)
     progress.configure()  # each command chooses its own progress output (--progress, --quiet)
+    args = with_optional_values(sys.argv[1:] if argv is None else list(argv))
     try:
-        outcome = app(args=argv, prog_name="fortify", standalone_mode=False)
+        outcome = app(args=args, prog_name="fortify", standalone_mode=False)
     except FortifyError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
         return EXIT_USAGE

@@ -43,6 +43,7 @@ from fortify.cli.detector_opts import (
 from fortify.cli.estimate import suite_cost
 from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct, print_diagnostics
+from fortify.cli.scale_opts import GpusPerWorker, RayAddress, Shards, executor_for, file_loader, scale_line
 from fortify.detect.calibration import with_detector
 from fortify.evaluation import suite_names, sweep
 from fortify.threat import make_threat
@@ -75,6 +76,9 @@ def sweep_command(
     calibration_n: CalibrationN = None,
     squeeze_bits: SqueezeBits = None,
     squeeze_median: SqueezeMedian = None,
+    ray: RayAddress = None,
+    shards: Shards = None,
+    gpus_per_worker: GpusPerWorker = 0.0,
 ) -> None:
     """Accuracy-epsilon curve from one minimum-norm pass, refined by a suite at each radius."""
     check_outputs(out=out)
@@ -84,11 +88,14 @@ def sweep_command(
     kind = make_threat(norm, 0.0)
     data = data_name(data, label)
     spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)
-    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
+    norms = normalisation(mean, std, data)
+    clf = load_model_for(model, data, dev, weights, model_arg, norms)
     x, y = datasets.load(data, split, n=n)
     calibration = None
     if spec is not None:
         clf, calibration = with_detector(clf, spec, data, split, x.shape[0])
+    loader = None if spec is not None else file_loader(model, data, weights, model_arg, norms)
+    executor = executor_for(ray, shards, gpus_per_worker, loader)
     if suite in suite_names():
         largest = kind.with_eps(max(epsilons, default=0.0))
         fmn = ("fmn", FMN(steps=100, seed=seed))  # the sweep's minimum-norm pass
@@ -106,6 +113,7 @@ def sweep_command(
         batch_size=batch_size,
         dataset=data,
         progress=bars,
+        executor=executor,
     )
     curve = result.sweep
     assert curve is not None  # ft.sweep always records its curve
@@ -119,6 +127,8 @@ def sweep_command(
     console.print(table)
     if calibration is not None:
         console.print(detector_line(result, calibration), highlight=False, markup=False, soft_wrap=True)
+    if executor is not None:
+        console.print(scale_line(result), highlight=False, markup=False, soft_wrap=True)
     print_diagnostics(result)
     if out is not None:
         result.save(str(out))

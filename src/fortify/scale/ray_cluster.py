@@ -150,11 +150,14 @@ class Ray:
             return ray
         try:
             if address is None:
+                # workers on this machine import what the caller imports from its working folder
+                path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)
                 ray.init(
                     num_cpus=self.num_cpus,
                     include_dashboard=False,
                     logging_level=logging.WARNING,
                     log_to_driver=False,
+                    runtime_env={"env_vars": {"PYTHONPATH": path}},
                 )
             else:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
