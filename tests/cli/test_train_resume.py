@@ -13,12 +13,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from fortify import zoo
 from fortify.cli.main import main
+from fortify.result import Result
+from fortify.training.recipes import RECIPES, Recipe
 
 RUN = [
     "train", "--data", "synthetic", "--arch", "cnn-tiny", "--method", "fast", "--eps", "0.1",
-    "--epochs", "6", "--n", "480", "--batch-size", "16", "--val-n", "64", "--lr-schedule", "cosine",
-    "--seed", "3", "--test-n", "64", "--threads", "1", "--quiet",
+    "--epochs", "5", "--n", "352", "--batch-size", "16", "--val-n", "32", "--lr-schedule", "cosine",
+    "--seed", "3", "--test-n", "32", "--threads", "1", "--quiet",
 ]  # fmt: skip
 
 
@@ -83,3 +86,35 @@ def test_resume_refuses_new_options_a_folder_without_a_run_and_a_second_run_over
     (out / "train-command.json").write_text('{"epochs": {"nested": 1}}')
     assert main(["train", "--resume", str(out)]) == 2
     assert "does not hold the options" in capsys.readouterr().err
+
+
+def test_a_recipe_runs_its_stages_and_resumes_where_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stages = (
+        dict(method="fast", eps=0.1, epochs=1, n=96, val_n=16, test_n=16, batch_size=32),
+        dict(method="pgd", eps=0.1, epochs=1, n=96, val_n=16, test_n=16, batch_size=32, steps=2),
+    )
+    tiny = Recipe("tiny", "for the test", "synthetic", "cnn-tiny", stages)
+    monkeypatch.setitem(RECIPES, "tiny", tiny)
+    out = tmp_path / "recipe"
+    assert main(["train", "--recipe", "tiny", "--checkpoint-every", "1", "--out", str(out), "--quiet"]) == 0
+    second = Result.load(str(out / "train.json"))
+    assert second.sections["training"]["method"] == "pgd"
+    assert (out / "model.safetensors").read_bytes() == (out / "stage-2" / "model.safetensors").read_bytes()
+    fine_tuned = zoo.read_metadata(out / "stage-2" / "model.safetensors")
+    assert fine_tuned["finetuned_from"] == str(out / "stage-1" / "model.safetensors")
+
+    # stage 2 lost: --resume keeps stage 1 and trains stage 2 again, to the same weights
+    before = _weights(out)
+    (out / "stage-2" / "model.safetensors").unlink()
+    (out / "stage-2" / "checkpoint.safetensors").unlink()
+    stage_1 = (out / "stage-1" / "model.safetensors").stat().st_mtime_ns
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert (out / "stage-1" / "model.safetensors").stat().st_mtime_ns == stage_1
+    after = _weights(out)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+    assert main(["train", "--recipe", "tiny", "--epochs", "3", "--out", str(tmp_path / "x")]) == 2
+    assert "sets the training options itself; drop --epochs" in capsys.readouterr().err
+    assert main(["train", "--recipe", "nope", "--out", str(tmp_path / "y")]) == 2

@@ -12,7 +12,7 @@ import typer
 
 from fortify import data as datasets
 from fortify import zoo
-from fortify._files import atomic_write_text, read_limited
+from fortify._files import atomic_write_bytes, atomic_write_text, read_limited
 from fortify._untrusted import load_json
 from fortify.attacks import PGD
 from fortify.attacks.runner import accuracy, robust_accuracy
@@ -44,6 +44,7 @@ from fortify.result import Environment, Result, ThreatSpec, TrainingSection
 from fortify.result.identity import new_training_run, training_settings
 from fortify.threat import make_threat
 from fortify.training import TrainConfig, TrainingHistory, TrainingInterrupted, method_names, train
+from fortify.training.recipes import RECIPES, recipe
 from fortify.types import FortifyError
 from fortify.zoo.factory import build, is_import_path, parse_model_args
 from fortify.zoo.io import file_identity
@@ -197,6 +198,7 @@ def train_and_save(
 
 COMMAND_FILE = "train-command.json"
 RUNTIME_OPTIONS = ("device", "threads", "progress", "quiet", "mlflow", "resume", "resumed")
+RECIPE_OPTIONS = ("recipe_name", "out", "seed", "checkpoint_every", *RUNTIME_OPTIONS)
 PATH_OPTIONS = ("weights", "init", "poisoned", "exclude", "out")
 
 
@@ -212,17 +214,21 @@ def _save_command(out: Path, settings: dict[str, Any]) -> None:
     atomic_write_text(out / COMMAND_FILE, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
+def _typed(ctx: typer.Context, allowed: tuple[str, ...]) -> str:
+    """The options given on the command line that are not in ``allowed``, as flags ("" if none)."""
+
+    def typed(name: str) -> bool:
+        return getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+
+    names = [name for name in ctx.params if name not in allowed and typed(name)]
+    return ", ".join("--" + name.replace("_", "-") for name in names)
+
+
 def _resumed_command(ctx: typer.Context, folder: Path) -> dict[str, Any]:
     """The options of the run in ``folder`` (from its ``train-command.json``), checked."""
-    given = [
-        name
-        for name in ctx.params
-        if name not in RUNTIME_OPTIONS
-        and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
-    ]
+    given = _typed(ctx, RUNTIME_OPTIONS)
     if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise FortifyError(f"--resume continues a run with the options it was started with; drop {flags}")
+        raise FortifyError(f"--resume continues a run with the options it was started with; drop {given}")
     path = folder / COMMAND_FILE
     if not path.is_file():
         raise FortifyError(
@@ -238,6 +244,28 @@ def _resumed_command(ctx: typer.Context, folder: Path) -> dict[str, Any]:
         if not ok:
             raise FortifyError(f"{path}: option {name} has a value of type {type(value).__name__}")
     return {k: Path(v) if k in PATH_OPTIONS and v is not None else v for k, v in record.items()}
+
+
+def _run_recipe(ctx: typer.Context, name: str, out: Path, resumed: bool) -> None:
+    """Run (or, ``resumed``, continue) the stages of recipe ``name`` in ``out/stage-K``; the last stage's
+    model and Result are copied to ``out``."""
+    plan = recipe(name)
+    given = _typed(ctx, RECIPE_OPTIONS)
+    if given:
+        raise FortifyError(f"--recipe {name} sets the training options itself; drop {given}")
+    previous: Path | None = None
+    for number, stage in enumerate(plan.stages, start=1):
+        folder = out / f"stage-{number}"
+        if not (folder / "model.safetensors").exists() or not resumed:
+            console.print(f"[bold]recipe {name}, stage {number} of {len(plan.stages)}[/]: {stage}")
+            settings = dict(ctx.params) | {"data": plan.dataset, "arch": plan.arch, "recipe_name": None} | stage
+            settings |= {"init": previous, "out": folder, "resume": None}
+            settings["resumed"] = resumed and (folder / "checkpoint.safetensors").exists()
+            train_command(ctx, **settings)
+        previous = folder / "model.safetensors"
+    for file in ("model.safetensors", "train.json"):
+        atomic_write_bytes(out / file, (out / f"stage-{len(plan.stages)}" / file).read_bytes())
+    console.print(f"recipe {name}: wrote {out / 'model.safetensors'} and {out / 'train.json'}")
 
 
 @app.command("train")
@@ -354,6 +382,14 @@ def train_command(
         Path | None,
         typer.Option(help="continue the interrupted run in this folder, with the options it started with"),
     ] = None,
+    recipe_name: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            help=f"a documented recipe: {', '.join(sorted(RECIPES))} (sets data, arch and every training "
+            "option; README: Hardening)",
+        ),
+    ] = None,
     resumed: Annotated[bool, typer.Option(hidden=True)] = False,
     device: Device = "auto",
     threads: Threads = None,
@@ -367,6 +403,10 @@ def train_command(
         runtime: dict[str, Any] = dict(device=device, threads=threads, progress=progress, quiet=quiet)
         return train_command(ctx, **settings, **runtime, mlflow=mlflow, resume=None, resumed=True)
     check_output_folder("--out", out)
+    if recipe_name is not None:
+        if not resumed:
+            _save_command(out, {k: v for k, v in ctx.params.items() if k not in RUNTIME_OPTIONS})
+        return _run_recipe(ctx, recipe_name, out, resumed)
     if checkpoint_every is not None and not resumed:
         _save_command(out, {k: v for k, v in ctx.params.items() if k not in RUNTIME_OPTIONS})
     dev = setup_torch(threads, device)
