@@ -109,3 +109,54 @@ def test_points_made_on_the_stolen_model_transfer_to_the_victim(tiny_cnn):
     assert report["surrogate_success"] > 0.8 and report["victim_success"] > 0.3
     with pytest.raises(ft.FortifyError, match="not a gradient attack"):
         extraction.transfer(stolen, served, x_test, y_test, ft.Linf(0.3), "square")
+
+
+def test_query_sets_stay_in_bounds_and_perturbed_queries_sit_near_their_seeds():
+    pool, _ = ft.data.make_synthetic(50, seed=63)
+    assert torch.equal(extraction.query_set("natural", pool, 20), pool[:20])
+    noise = extraction.query_set("noise", pool, 30, bounds=(0.0, 1.0))
+    assert noise.shape == (30, 1, 8, 8) and noise.min() >= 0.0 and noise.max() <= 1.0
+    near = extraction.query_set("perturbed", pool, 25, eps=0.05, seeds=5)
+    seeds = pool[:5].repeat(5, 1, 1, 1)
+    assert near.shape == (25, 1, 8, 8) and (near - seeds).abs().max() <= 0.05 + 1e-6
+    assert not torch.equal(near[0], near[5])  # the same seed, a fresh perturbation
+    with pytest.raises(ft.FortifyError, match="the pool holds 50"):
+        extraction.query_set("natural", pool, 60)
+    with pytest.raises(ft.FortifyError, match="unknown query set"):
+        extraction.query_set("web", pool, 5)
+
+
+def test_an_interrupted_theft_measures_the_budgets_its_answers_cover(tiny_cnn):
+    """A Ctrl-C while querying keeps the answers received: budgets they cover are measured, the rest not,
+    and every measured point reaches ``on_update`` (where the CLI saves)."""
+    victim, x_test, y_test = tiny_cnn
+    queries, _ = ft.data.make_synthetic(300, seed=64)
+    answered = []
+
+    def answer(x):
+        if sum(answered) >= 100:
+            raise KeyboardInterrupt
+        answered.append(x.shape[0])
+        return victim.predict_proba(x, check=False)
+
+    bb = ft.BlackBox(answer, 4)
+    seen = []
+
+    def student():
+        torch.manual_seed(4)
+        return ft.Classifier(ft.zoo.create("cnn-tiny", (1, 8, 8), 4), num_classes=4)
+
+    _, curve = extraction.knockoff(
+        bb,
+        queries,
+        [50, 100, 300],
+        student,
+        x_test,
+        y_test,
+        epochs=1,
+        chunk=50,
+        victim_labels=victim.predict(x_test),
+        on_update=lambda c: seen.append(list(c.budgets)),
+    )
+    assert curve.queried == 100 and curve.stopped == "interrupted" and curve.budgets == [50, 100]
+    assert seen == [[50], [50, 100]] and len(curve.agreement) == 2 and curve.victim_accuracy > 0.9

@@ -11,8 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from fortify import data as datasets
-from fortify import zoo
-from fortify.audits import extraction, privacy
+from fortify.audits import privacy
 from fortify.cli.app import app
 from fortify.cli.common import (
     DatasetName,
@@ -248,73 +247,4 @@ def inversion_command(
     _save(out, data, clf, "inversion", dict(section), seed=0, n_samples=len(inv.classes))
 
 
-@audit_app.command("extraction")
-def extraction_command(
-    model: ModelFile,
-    out: Out,
-    weights: Weights = None,
-    model_arg: ModelArgs = None,
-    data: DatasetName = "fashion-mnist",
-    label: Label = None,
-    mean: Mean = None,
-    std: Std = None,
-    budgets: Annotated[str, typer.Option(help="query budgets, comma-separated")] = "250,1000,5000",
-    queries: Annotated[str, typer.Option(help="query set: train (in-distribution) or noise")] = "train",
-    harden: Annotated[
-        str, typer.Option(help="victim's outputs: full, top1, round:D or reverse-sigmoid")
-    ] = "full",
-    arch: Annotated[str, typer.Option(help="the student's architecture")] = "cnn-small",
-    epochs: Annotated[int, typer.Option(min=1, help="student training epochs per budget")] = 5,
-    n_test: Annotated[int, typer.Option(min=10, help="test images for accuracy and agreement")] = 1000,
-    seed: Seed = 0,
-    device: Device = "auto",
-    threads: Threads = None,
-) -> None:
-    """Steal the model through its outputs (knockoff) at several query budgets, optionally hardened."""
-    check_outputs(out=out)
-    dev = setup_torch(threads, device)
-    data = data_name(data, label)
-    clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
-    values = parse_numbers(budgets, "--budgets")
-    if not values or any(b < 1 or b != int(b) for b in values):
-        raise FortifyError(f"--budgets must be positive integers, got {budgets!r}")
-    steps = [int(b) for b in values]
-    info = datasets.info(data)
-    if queries == "train":
-        x_q, _ = datasets.load(data, "train", n=max(steps))
-    elif queries == "noise":
-        x_q = torch.rand((max(steps), *info.shape), generator=torch.Generator().manual_seed(seed))
-    else:
-        raise FortifyError(f"--queries must be train or noise, got {queries!r}")
-    x_test, y_test = datasets.load(data, "test", n=n_test)
-    victim = clf if harden == "full" else extraction.hardened(clf, harden)
-    cost = 0.0 if harden == "full" else extraction.accuracy_cost(clf, victim, x_test)  # type: ignore[arg-type]
-
-    def student() -> Classifier:
-        torch.manual_seed(seed)
-        return Classifier(zoo.create(arch, info.shape, info.num_classes), num_classes=info.num_classes).to(
-            dev
-        )
-
-    _, curve = extraction.knockoff(
-        victim,
-        x_q,
-        steps,
-        student,
-        x_test,
-        y_test,
-        epochs=epochs,
-        seed=seed,
-        progress=lambda msg: console.print(f"  {msg}", highlight=False),
-    )
-    section = {**curve.to_dict(), "queries": queries, "harden": harden, "label_cost": cost, "arch": arch}
-    _save(
-        out,
-        data,
-        clf,
-        "extraction",
-        section,
-        seed=seed,
-        n_samples=n_test,
-        clean_accuracy=curve.victim_accuracy,
-    )
+from fortify.cli import audit_extraction  # noqa: E402, F401  (registers `audit extraction`)

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import numpy as np
@@ -67,9 +67,10 @@ class RemoteModel:
         self.statuses: Counter[str] = Counter()
         self.codes: Counter[int] = Counter()
 
-    def metadata(self) -> dict[str, Any]:
-        """The model's OIP metadata (name, versions, platform, inputs, outputs, parameters)."""
-        return self._send("GET", self.metadata_url, None)
+    def metadata(self, *, retries: int | None = None) -> dict[str, Any]:
+        """The model's OIP metadata (name, versions, platform, inputs, outputs, parameters); ``retries``
+        overrides ``max_retries`` for this request."""
+        return self._send("GET", self.metadata_url, None, retries=retries)
 
     def infer(self, x: Tensor) -> np.ndarray:
         """Labels ``(n,)`` or probabilities ``(n, C)`` for ``x`` ``(n, ...)``, as the endpoint says."""
@@ -117,13 +118,20 @@ class RemoteModel:
         return torch.cat(labels), statuses
 
     def alerts(self, since: float) -> list[dict[str, Any]]:
-        """Alerts the endpoint fired since ``since`` (epoch seconds); needs a key with the review role."""
-        return self._send("GET", f"{self.alerts_url}?since={since}", None)["items"]
+        """Alerts the endpoint fired since ``since`` (epoch seconds), newest first, at most 1,000; needs a
+        key with the review role. ``EndpointError`` when the answer has no list of ``items``."""
+        items = self._send("GET", f"{self.alerts_url}?since={since}&limit=1000", None).get("items")
+        if not isinstance(items, list):
+            raise EndpointError(f"GET {self.alerts_url}: the answer has no list of items")
+        return [item for item in items if isinstance(item, dict)]
 
-    def _send(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    def _send(
+        self, method: str, url: str, body: dict[str, Any] | None, *, retries: int | None = None
+    ) -> dict[str, Any]:
         httpx = self._httpx
         delay, waited = self.backoff_s, 0.0
-        for attempt in range(self.max_retries + 1):
+        tries = (self.max_retries if retries is None else retries) + 1
+        for attempt in range(tries):
             wait = delay
             try:
                 response = self.client.request(method, url, json=body)
@@ -134,12 +142,12 @@ class RemoteModel:
                     self.requests += 1
                     self.codes[response.status_code] += 1
                 if response.status_code < 400:
-                    return response.json()
+                    return _json_object(response, f"{method} {url}")
                 problem = f"HTTP {response.status_code}: {_error_text(response)}"
                 if response.status_code not in RETRY_STATUSES:
                     raise EndpointError(f"{method} {url} -> {problem}")
                 wait = _retry_after(response.headers.get("retry-after"), delay)
-            if attempt == self.max_retries or waited + wait > self.max_wait_s:
+            if attempt == tries - 1 or waited + wait > self.max_wait_s:
                 break
             with self._lock:
                 self.retries += 1
@@ -190,21 +198,25 @@ def from_url(
     api_key: str | None = None,
     *,
     version: str | None = None,
-    output: Output = "labels",
+    output: Output | Literal["auto"] = "labels",
     num_classes: int | None = None,
     bounds: Sequence[float] | None = None,
     batch_size: int = 64,
     timeout_s: float = 30.0,
     max_retries: int = 8,
+    probe_retries: int = 2,
     max_wait_s: float = 120.0,
     backoff_s: float = 0.25,
 ) -> RemoteBlackBox:
     """A ``BlackBox`` that queries model ``model`` at ``url`` (``http://host:port``) over OIP v2.
 
     ``output="labels"`` reads the ``label`` output; ``"scores"`` reads ``probabilities`` (a fortify
-    server must set ``expose_probabilities``). ``num_classes`` and ``bounds`` default to the metadata's
-    parameters (fortify publishes them). Raises ``EndpointError`` (a ``FortifyError``) when the
-    endpoint refuses for good (401, 403, 4xx) or stays unavailable past the retry budget.
+    server must set ``expose_probabilities``); ``"auto"`` takes scores when the metadata lists
+    ``probabilities``, else labels. ``num_classes`` and ``bounds`` default to the metadata's
+    parameters (fortify publishes them). The metadata request, the first contact, is retried only
+    ``probe_retries`` times, so an unreachable URL fails within a second or two; later requests get
+    ``max_retries``. Raises ``EndpointError`` (a ``FortifyError``) when the endpoint refuses for good
+    (401, 403, 4xx) or stays unavailable past the retry budget.
 
     >>> bb = ft.blackbox.from_url("http://127.0.0.1:8000", model="fortify", api_key=key)
     >>> x_adv = ft.attacks.HopSkipJump()(bb, x, y, ft.Linf(0.1)); bb.endpoint.stats()
@@ -213,8 +225,8 @@ def from_url(
         import httpx  # noqa: F401
     except ImportError as exc:
         raise FortifyError("from_url needs httpx: pip install 'fortify[serve]'") from exc
-    if output not in ("labels", "scores"):
-        raise FortifyError(f"output must be 'labels' or 'scores', got {output!r}")
+    if output not in ("labels", "scores", "auto"):
+        raise FortifyError(f"output must be 'labels', 'scores' or 'auto', got {output!r}")
     endpoint = RemoteModel(
         url,
         model,
@@ -225,22 +237,43 @@ def from_url(
         max_wait_s=max_wait_s,
         backoff_s=backoff_s,
     )
-    meta = endpoint.metadata()
-    params = meta.get("parameters") or {}
+    try:
+        meta = endpoint.metadata(retries=probe_retries)
+    except EndpointError as exc:
+        endpoint.close()
+        raise EndpointError(f"{url}: cannot reach model {model!r}: {exc}") from None
+    params = meta.get("parameters")
+    params = params if isinstance(params, dict) else {}
     if num_classes is None:
         num_classes = params.get("num_classes")
-        if not isinstance(num_classes, int):
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool):
             raise FortifyError(f"{url}: the metadata does not give num_classes; pass num_classes=")
     if bounds is None:
         low, high = params.get("bounds_low", 0.0), params.get("bounds_high", 1.0)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+            raise FortifyError(f"{url}: the metadata's bounds are not numbers; pass bounds=")
         bounds = (float(low), float(high))
-    names = {o.get("name") for o in meta.get("outputs", [])}
-    endpoint.output_name = "label" if output == "labels" else "probabilities"
+    outputs = meta.get("outputs")
+    names = {o.get("name") for o in outputs if isinstance(o, dict)} if isinstance(outputs, list) else set()
+    chosen: Output = output if output != "auto" else "scores" if "probabilities" in names else "labels"
+    endpoint.output_name = "label" if chosen == "labels" else "probabilities"
     if endpoint.output_name not in names:
         raise FortifyError(
-            f"{url}: model {model!r} has no {endpoint.output_name!r} output (outputs: {sorted(names)})"
+            f"{url}: model {model!r} has no {endpoint.output_name!r} output "
+            f"(outputs: {sorted(str(n) for n in names)})"
         )
-    return RemoteBlackBox(endpoint, num_classes, bounds, output, batch_size=batch_size)
+    return RemoteBlackBox(endpoint, num_classes, bounds, chosen, batch_size=batch_size)
+
+
+def _json_object(response: Any, what: str) -> dict[str, Any]:
+    """The response's JSON object; ``EndpointError`` for anything else (the endpoint is untrusted)."""
+    try:
+        value = response.json()
+    except ValueError:
+        raise EndpointError(f"{what}: the answer is not JSON") from None
+    if not isinstance(value, dict):
+        raise EndpointError(f"{what}: the answer is not a JSON object")
+    return value
 
 
 def _retry_after(header: str | None, default: float) -> float:

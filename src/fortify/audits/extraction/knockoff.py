@@ -8,6 +8,13 @@ answers: with the victim's probabilities as soft targets (KL divergence) when it
 labels (cross-entropy) when it gives labels only. The curve reports the student's test accuracy and
 its *agreement* (fidelity) with the victim on test inputs, per budget. Approximations: random query
 order (no adaptive, reinforcement-learned query selection as in Knockoff's "adaptive" strategy).
+
+Queries go out in chunks of ``chunk``; after each, an optional ``detected()`` says whether the victim's
+defender has noticed (over HTTP: the service's PRADA alert, ``fortify.service.theft.AlertWatch``). The
+first chunk after which it answers yes fixes ``detected_at``, and one more student, trained on exactly
+the answers received by then, says what the thief holds at that moment. A victim that stops answering
+(a block, an outage) or a ``KeyboardInterrupt`` ends the querying: the budgets the answers cover are
+still measured, and ``stopped`` says why the rest were not.
 """
 
 from __future__ import annotations
@@ -25,18 +32,29 @@ from fortify.model import BlackBox, Classifier
 from fortify.types import FortifyError
 
 Student = Callable[[], Classifier]
+DEFAULT_CHUNK = 100
 
 
 @dataclass
 class ExtractionCurve:
-    """One entry per budget: ``budgets``, the student's test ``accuracy`` and ``agreement`` with the
-    victim, and the victim's own test accuracy for reference."""
+    """One entry per budget measured: ``budgets``, the student's test ``accuracy`` and ``agreement``
+    with the victim (empty when the victim would not label the test inputs), and the victim's own test
+    accuracy for reference.
+
+    ``queried``: answers received (``max(budgets)`` unless ``stopped`` says why not). ``detected_at``:
+    queries answered when ``detected()`` first said yes (None: never, or not watched);
+    ``at_detection``: ``{"queries", "accuracy", "agreement"}`` of a student trained on those answers.
+    """
 
     budgets: list[int] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     agreement: list[float] = field(default_factory=list)
     victim_accuracy: float | None = None
     output: str = "scores"
+    queried: int = 0
+    detected_at: int | None = None
+    at_detection: dict[str, float | int | None] | None = None
+    stopped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +63,10 @@ class ExtractionCurve:
             "agreement": self.agreement,
             "victim_accuracy": self.victim_accuracy,
             "output": self.output,
+            "queried": self.queried,
+            "detected_at": self.detected_at,
+            "at_detection": self.at_detection,
+            "stopped": self.stopped,
         }
 
 
@@ -80,6 +102,45 @@ def fit_student(
     return student.eval()
 
 
+def _query(
+    victim: BlackBox,
+    x: Tensor,
+    chunk: int,
+    detected: Callable[[], bool] | None,
+    curve: ExtractionCurve,
+    say: Callable[[str], None],
+) -> Tensor | None:
+    """The victim's answers to ``x``, chunk by chunk, watching for detection; fewer when it stops."""
+    parts: list[Tensor] = []
+    try:
+        for part in x.split(chunk):
+            try:
+                parts.append(_answers(victim, part))
+            except FortifyError as exc:
+                if not parts:
+                    raise
+                curve.stopped = f"the victim stopped answering: {exc}"
+                say(curve.stopped)
+                break
+            curve.queried += part.shape[0]
+            if detected is not None and curve.detected_at is None and detected():
+                curve.detected_at = curve.queried
+                say(f"detected after {curve.queried} queries")
+    except KeyboardInterrupt:
+        curve.stopped = "interrupted"
+        say(f"interrupted after {curve.queried} queries: measuring what they bought")
+    return torch.cat(parts) if parts else None
+
+
+def _test_labels(victim: BlackBox, x_test: Tensor, curve: ExtractionCurve) -> Tensor | None:
+    try:
+        with torch.no_grad():
+            return victim.predict(x_test).cpu()
+    except FortifyError as exc:
+        curve.stopped = curve.stopped or f"the victim would not label the test inputs: {exc}"
+        return None
+
+
 def knockoff(
     victim: BlackBox | Classifier,
     queries: Tensor,
@@ -90,13 +151,20 @@ def knockoff(
     *,
     epochs: int = 5,
     seed: int = 0,
+    chunk: int = DEFAULT_CHUNK,
+    detected: Callable[[], bool] | None = None,
+    victim_labels: Tensor | None = None,
+    on_update: Callable[[ExtractionCurve], None] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Classifier, ExtractionCurve]:
     """Steal ``victim`` with up to ``max(budgets)`` of ``queries``; returns the last student and the curve.
 
     A ``Classifier`` victim is queried as a scores black box. ``make_student()`` builds a fresh student.
-    An interrupted run keeps the budgets it finished (``curve`` is filled as it goes; on
-    ``KeyboardInterrupt`` the partial curve is returned).
+    ``detected`` (polled after every ``chunk`` queries) and what follows are described in the module
+    docstring. ``victim_labels`` ``(n_test,)``: the victim's labels of ``x_test`` when the caller has
+    them (else the victim is asked, after the stealing queries, so they do not change what a detector
+    saw). ``on_update(curve)`` runs after every measured point (to save partial results). An interrupted
+    run keeps the budgets it finished (on ``KeyboardInterrupt`` the partial curve is returned).
     """
     if isinstance(victim, Classifier):
         clf = victim
@@ -108,26 +176,41 @@ def knockoff(
         raise FortifyError("give at least one query budget")
     if steps[-1] > queries.shape[0]:
         raise FortifyError(f"the largest budget ({steps[-1]}) exceeds the {queries.shape[0]} query inputs")
+    check.integer("chunk", chunk, low=1)
+    if victim_labels is not None and victim_labels.shape != y_test.shape:
+        raise FortifyError(f"victim_labels must have the shape of y_test {tuple(y_test.shape)}")
     say = progress or (lambda _m: None)
-    answers = _answers(victim, queries[: steps[-1]])
-    say(f"queried the victim {steps[-1]} times")
-    with torch.no_grad():
-        victim_labels = victim.predict(x_test).cpu()
-    curve = ExtractionCurve(
-        victim_accuracy=float((victim_labels == y_test.cpu()).double().mean()), output=victim.output
-    )
+    curve = ExtractionCurve(output=victim.output)
+    answers = _query(victim, queries[: steps[-1]], chunk, detected, curve, say)
+    say(f"queried the victim {curve.queried} times")
+    labels = victim_labels.cpu() if victim_labels is not None else _test_labels(victim, x_test, curve)
+    y = y_test.cpu()
+    if labels is not None:
+        curve.victim_accuracy = float((labels == y).double().mean())
     student = make_student()
+    detection = {curve.detected_at} if curve.detected_at is not None else set()
+    points = sorted({b for b in steps if b <= curve.queried} | detection)
     try:
-        for budget in steps:
-            student = fit_student(
-                make_student(), queries[:budget], answers[:budget], epochs=epochs, seed=seed
-            )
+        for point in points:
+            if answers is None:
+                break
+            student = fit_student(make_student(), queries[:point], answers[:point], epochs=epochs, seed=seed)
             with torch.no_grad():
                 pred = student.predict(x_test).cpu()
-            curve.budgets.append(budget)
-            curve.accuracy.append(float((pred == y_test.cpu()).double().mean()))
-            curve.agreement.append(float((pred == victim_labels).double().mean()))
-            say(f"budget {budget}: accuracy {curve.accuracy[-1]:.3f}, agreement {curve.agreement[-1]:.3f}")
+            accuracy = float((pred == y).double().mean())
+            agreement = None if labels is None else float((pred == labels).double().mean())
+            if point == curve.detected_at:
+                curve.at_detection = {"queries": point, "accuracy": accuracy, "agreement": agreement}
+            if point in steps:
+                curve.budgets.append(point)
+                curve.accuracy.append(accuracy)
+                if agreement is not None:
+                    curve.agreement.append(agreement)
+            agrees = "unknown" if agreement is None else f"{agreement:.3f}"
+            say(f"{point} queries: accuracy {accuracy:.3f}, agreement {agrees}")
+            if on_update is not None:
+                on_update(curve)
     except KeyboardInterrupt:
+        curve.stopped = curve.stopped or "interrupted"
         say("interrupted: returning the budgets measured so far")
     return student, curve
