@@ -18,6 +18,8 @@ from fortify.cli.render import err_console
 from fortify.types import FortifyError
 
 EXIT_USAGE = 2
+ARGS: list[str] = []
+"""The arguments of the command being run (``fortify train --nproc`` relaunches them under torchrun)."""
 OPTIONAL_VALUES = {"--ray": "local"}
 """Options whose value may be left out (``--ray`` alone, ``--ray ADDRESS``): the value they take then."""
 
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminated)
     progress.configure()  # each command chooses its own progress output (--progress, --quiet)
     args = with_optional_values(sys.argv[1:] if argv is None else list(argv))
+    ARGS[:] = args
     try:
         outcome = app(args=args, prog_name="fortify", standalone_mode=False)
     except FortifyError as exc:

@@ -31,6 +31,14 @@ Shards = Annotated[
         "depends on the shards only, so --shards K without --ray reproduces a --ray --shards K run here",
     ),
 ]
+Nproc = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="train data-parallel in N processes on this machine (torchrun; gloo on CPU, NCCL on GPU), "
+        "with --batch-size the global batch; rank 0 writes the files",
+    ),
+]
 GpusPerWorker = Annotated[
     float, typer.Option(min=0.0, help="GPUs each Ray worker takes (its model is moved to the GPU)")
 ]
@@ -82,3 +90,35 @@ def scale_line(result: Any) -> str:
     timing = result.timing
     worker = f", {timing['worker_s']:.1f}s of worker time" if "worker_s" in timing else ""
     return f"{len(shards)} shard(s) {where} on {scale.get('workers', 1)} worker(s){again}{worker}"
+
+
+def launch_training(nproc: int, device: str) -> int:
+    """``fortify train`` (this command's arguments without ``--nproc``) in ``nproc`` processes;
+    ``--threads`` defaults to this machine's cores shared between them."""
+    import os
+
+    from fortify.cli.main import ARGS
+    from fortify.scale.launch import check_nproc, launch, without_option
+
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    check_nproc(nproc, torch.device(auto if device == "auto" else device.split(":")[0]))
+    args = without_option(ARGS, "--nproc")
+    if not any(a == "--threads" or a.startswith("--threads=") for a in args):
+        args += ["--threads", str(max(1, (os.cpu_count() or 1) // nproc))]
+    return launch(nproc, args)
+
+
+def rank_outputs(out: Path, progress: str, quiet: bool, mlflow: bool) -> tuple[Path, str, bool, bool]:
+    """Inside a torchrun group: rank 0 keeps ``out`` and its output; every other rank trains alongside
+    into a throw-away folder, silently, so that only rank 0 writes the run's files."""
+    import atexit
+    import shutil
+    import tempfile
+
+    import torch.distributed as dist
+
+    if dist.get_rank() == 0:
+        return out, progress, quiet, mlflow
+    scratch = Path(tempfile.mkdtemp(prefix="fortify-rank-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    return scratch / "out", "none", True, False

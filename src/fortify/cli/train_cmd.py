@@ -38,12 +38,14 @@ from fortify.cli.common import (
 )
 from fortify.cli.progress import ProgressMode, Quiet, bars, configure
 from fortify.cli.render import console, pct
+from fortify.cli.scale_opts import Nproc, launch_training, rank_outputs
 from fortify.data.provenance import tensor_fingerprint
 from fortify.model import Classifier
 from fortify.result import Environment, Result, ThreatSpec, TrainingSection
 from fortify.result.identity import new_training_run, training_settings
 from fortify.threat import make_threat
 from fortify.training import TrainConfig, TrainingHistory, TrainingInterrupted, method_names, train
+from fortify.training.distributed import init_from_env
 from fortify.training.recipes import RECIPES, recipe
 from fortify.types import FortifyError
 from fortify.zoo.factory import build, is_import_path, parse_model_args
@@ -392,6 +394,7 @@ def train_command(
     ] = None,
     resumed: Annotated[bool, typer.Option(hidden=True)] = False,
     device: Device = "auto",
+    nproc: Nproc = None,
     threads: Threads = None,
     progress: ProgressMode = "auto",
     quiet: Quiet = False,
@@ -402,6 +405,13 @@ def train_command(
         settings = _resumed_command(ctx, resume)
         runtime: dict[str, Any] = dict(device=device, threads=threads, progress=progress, quiet=quiet)
         return train_command(ctx, **settings, **runtime, mlflow=mlflow, resume=None, resumed=True)
+    if nproc is not None:  # the same command in nproc processes under torchrun (fortify.scale.launch)
+        code = launch_training(nproc, device)
+        if code:
+            raise typer.Exit(code)
+        return None
+    if init_from_env():  # a rank of a torchrun group: rank 0 alone writes
+        out, progress, quiet, mlflow = rank_outputs(out, progress, quiet, mlflow)
     check_output_folder("--out", out)
     if recipe_name is not None:
         if not resumed:

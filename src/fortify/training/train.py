@@ -28,6 +28,7 @@ from fortify.attacks.runner import accuracy, robust_accuracy
 from fortify.data.batches import is_batches
 from fortify.model import Classifier
 from fortify.training.config import TrainConfig
+from fortify.training.distributed import Replicas
 from fortify.training.dp import PrivacySpec
 from fortify.training.early_stopping import BestCheckpoint
 from fortify.training.history import EpochRecord, TrainingEvent, TrainingHistory
@@ -126,6 +127,12 @@ def train(
         val = (val[0], check_labels(val[1], val[0].shape[0], clf.num_classes))
     training_method = build_method(config.method, config.method_options)
     spec: PrivacySpec | None = getattr(training_method, "privacy", None)
+    replicas = Replicas.current()  # inside a torch.distributed group: data-parallel (training.distributed)
+    if replicas is not None:
+        if resume:
+            raise FortifyError("resuming a data-parallel run is not supported: resume it in one process")
+        source = replicas.prepare(clf, source, spec is not None)
+        checkpoint = checkpoint if replicas.is_main else None  # rank 0 alone writes
     replaced = prepare(clf, spec) if spec is not None else []  # before the optimizer sees the layers
     opt = _optimizer(config, [p for p in clf.parameters() if p.requires_grad])
     steps = source.steps
@@ -163,7 +170,7 @@ def train(
     elif resume:
         raise FortifyError("resume=True needs checkpoint=FOLDER, the folder of the interrupted run")
     private = PrivateRun(clf, spec, opt, source, config.epochs) if spec is not None else None
-    loop = _Loop(clf, training_method, opt, config, source, val, guards, history, private, ckpt)
+    loop = _Loop(clf, training_method, opt, config, source, val, guards, history, private, ckpt, replicas)
     started = loop.run_started
     device = clf.device
     try:
@@ -204,6 +211,7 @@ class _Loop:
         history: TrainingHistory,
         private: PrivateRun | None = None,
         ckpt: Checkpointing | None = None,
+        replicas: Replicas | None = None,
     ) -> None:
         self.clf, self.method, self.config = clf, method, config
         self.opt: torch.optim.Optimizer = private.optimizer if private is not None else opt
@@ -219,7 +227,9 @@ class _Loop:
         self.val, self.epochs, self.steps = val, config.epochs, source.steps
         self.lr, self.lr_schedule, self.eps_ramp = config.lr, config.lr_schedule, config.eps_ramp
         self.val_steps, self.seed, self.guards, self.history = config.val_steps, config.seed, guards, history
-        self.method_gen = torch.Generator(device=clf.device).manual_seed(config.seed + 1)
+        offset = replicas.seed_offset() if replicas is not None else 0
+        self.method_gen = torch.Generator(device=clf.device).manual_seed(config.seed + 1 + offset)
+        self.replicas = replicas
         self.ckpt = ckpt
         # where the run (re)starts, and an interrupted epoch's figures so far (set by resume.restore)
         self.start_epoch, self.start_step, self.finished = 0, 0, False
@@ -298,10 +308,14 @@ class _Loop:
                 loss = self.method.loss(self.clf, x.to(device), y.to(device), ctx)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
+            batch_loss, batch_n = float(loss.detach()), len(y)
+            if self.replicas is not None:  # the global batch's gradient and loss, on every rank
+                batch_loss, batch_n = self.replicas.sync(self.clf, loss, batch_n)
             self.opt.step()
-            batch_loss = float(loss.detach())
-            loss_sum += batch_loss * len(y)
-            seen += len(y)
+            if self.replicas is not None:
+                self.replicas.sync_buffers(self.clf)
+            loss_sum += batch_loss * batch_n
+            seen += batch_n
             self._maybe_check(epoch, epoch * self.steps + step + 1)
             ticker.advance(
                 1, status=f"epoch {epoch + 1}/{self.epochs} loss {batch_loss:.3f}{self._last_val()}"
