@@ -53,6 +53,21 @@ def test_make_then_inspect_scores_the_flagged_set(tmp_path, capsys):
     assert code == 0
     record = json.loads(flagged.read_text())
     assert record["method"] == "spectral" and 0 <= record["precision"] <= 1 and len(record["flagged"]) > 0
+    # the per-class bound: 30% of the target class, 10% elsewhere (flag 1.5 times each)
+    inspect = ["poison", "inspect", "--model", str(model), "--poisoned", str(poisoned), "--data", "synthetic"]
+    per_class = tmp_path / "per-class.json"
+    rates = ["--expected-rate", "0.1", "--class-rate", "0=0.3", "--out", str(per_class)]
+    assert main([*inspect, *rates]) == 0
+    again = json.loads(per_class.read_text())
+    labels = tensors["y"][torch.tensor(again["flagged"])]
+    sizes = torch.bincount(tensors["y"], minlength=4)
+    expected = [round(1.5 * (0.3 if c == 0 else 0.1) * int(sizes[c])) for c in range(4)]
+    assert torch.bincount(labels, minlength=4).tolist() == expected and again["class_rates"] == {"0": 0.3}
+    assert again["recall"] >= record["recall"]
+    for bad in ("0=1.5", "zero=0.2", "9=0.2"):
+        assert main([*inspect, "--class-rate", bad, "--out", str(tmp_path / "bad.json")]) == 2
+        assert "class" in capsys.readouterr().err.lower()
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_audit_writes_an_audit_result(tmp_path):

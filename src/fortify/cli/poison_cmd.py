@@ -128,6 +128,23 @@ def make_command(
     )
 
 
+def _class_rates(items: list[str]) -> dict[int, float]:
+    """``["0=0.35", ...]`` as ``{0: 0.35}``; a one-line error for anything else."""
+    rates: dict[int, float] = {}
+    for item in items:
+        cls, sep, value = item.partition("=")
+        try:
+            key, rate = int(cls), float(value)
+        except ValueError:
+            key, rate = -1, float("nan")
+        if not sep or key < 0 or not 0 < rate < 1 or key in rates:
+            raise FortifyError(
+                f"--class-rate must be CLASS=RATE with RATE in (0, 1), once per class, got {item!r}"
+            )
+        rates[key] = rate
+    return rates
+
+
 @poison_app.command("inspect")
 def inspect_command(
     model: ModelFile,
@@ -141,7 +158,16 @@ def inspect_command(
     layer: Annotated[
         str | None, typer.Option(help="feature layer (default: the penultimate features)")
     ] = None,
-    expected_rate: Annotated[float, typer.Option(help="spectral: upper bound on the poison rate")] = 0.05,
+    expected_rate: Annotated[
+        float, typer.Option(help="spectral: upper bound on the share of each class poisoned")
+    ] = 0.05,
+    class_rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="spectral: CLASS=RATE, the bound for one class (repeatable; e.g. 0=0.35 for a suspected "
+            "target class), overriding --expected-rate there"
+        ),
+    ] = None,
     data: DatasetName = "fashion-mnist",
     label: Label = None,
     weights: Weights = None,
@@ -159,11 +185,17 @@ def inspect_command(
     data = data_name(data, label)
     clf = load_model_for(model, data, dev, weights, model_arg, normalisation(mean, std, data))
     x, y, known = load_poisoned(poisoned, "--poisoned")
-    extra = {"expected_rate": expected_rate} if method == "spectral" else {}
+    rates = _class_rates(class_rate or [])
+    if rates and method != "spectral":
+        raise FortifyError("--class-rate applies to --method spectral")
+    extra: dict[str, Any] = (
+        {"expected_rate": expected_rate, "class_rates": rates} if method == "spectral" else {}
+    )
     flagged = P.INSPECTIONS[method](clf, x, y, layer=layer, **extra)
     record: dict[str, object] = {
         "method": method,
         "layer": layer or "penultimate",
+        **({"expected_rate": expected_rate, "class_rates": rates} if method == "spectral" else {}),
         "flagged": flagged.tolist(),
     }
     if known is not None:

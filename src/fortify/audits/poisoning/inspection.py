@@ -5,8 +5,8 @@ by class, on the samples *labelled* that class, returning the global indices the
 
 - ``spectral_signatures`` (Tran, Li & Madry, "Spectral Signatures in Backdoor Attacks", NeurIPS 2018,
   arXiv:1811.00636): centre the class's features, take the top right singular vector, score each sample
-  by its squared projection on it, and flag the ``factor * expected_rate * n_class`` highest scores
-  (the paper's 1.5 times an upper bound on the poison rate).
+  by its squared projection on it, and flag the ``factor * rate * n_class`` highest scores (the
+  paper's 1.5 times an upper bound on the poison rate; one rate for every class, or per class).
 - ``activation_clustering`` (Chen et al., "Detecting Backdoor Attacks on Deep Neural Networks by
   Activation Clustering", 2018, arXiv:1811.03728): reduce the class's features to ``components``
   dimensions with ICA, split them in two with k-means, and flag the smaller cluster when it holds at
@@ -15,6 +15,8 @@ by class, on the samples *labelled* that class, returning the global indices the
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -41,11 +43,24 @@ def spectral_signatures(
     *,
     layer: str | None = None,
     expected_rate: float = 0.05,
+    class_rates: Mapping[int, float] | None = None,
     factor: float = 1.5,
 ) -> Tensor:
-    """Sorted int64 indices ``(M,)`` of the samples flagged by their spectral signature."""
+    """Sorted int64 indices ``(M,)`` of the samples flagged by their spectral signature.
+
+    In each class, the ``factor × rate × class size`` samples with the largest squared projection on the
+    top singular vector of the class's centred features are flagged, where ``rate`` is the class's
+    entry in ``class_rates`` (the share of that class thought poisoned: Tran et al.'s per-class bound)
+    or else ``expected_rate``. A class named in ``class_rates`` must exist in ``y``.
+    """
     rate = check.fraction("expected_rate", expected_rate)
     factor = check.positive_float("factor", factor)
+    present = set(_classes(x, y))
+    rates: dict[int, float] = {}
+    for c, r in (class_rates or {}).items():
+        if not check.is_integer(c) or int(c) not in present:
+            raise FortifyError(f"class_rates: class {c!r} has no samples (classes: {sorted(present)})")
+        rates[int(c)] = check.fraction(f"class_rates[{c}]", r)
     feats = features_of(clf, x, layer).double()
     flagged = []
     for c in _classes(x, y):
@@ -55,7 +70,8 @@ def spectral_signatures(
         centred = feats[rows] - feats[rows].mean(dim=0)
         top = torch.linalg.svd(centred, full_matrices=False).Vh[0]
         scores = (centred @ top) ** 2
-        remove = min(rows.numel(), int(round(factor * rate * rows.numel())))
+        share = rates.get(int(c), rate)
+        remove = min(rows.numel(), int(round(factor * share * rows.numel())))
         if remove:
             flagged.append(rows[scores.argsort(descending=True)[:remove]])
     return torch.cat(flagged).sort().values if flagged else torch.zeros(0, dtype=torch.long)
