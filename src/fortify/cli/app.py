@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": (
         "train_cmd",
         "Train a model (standard, adversarial or differentially private) and save it as safetensors with "
-        "JSON metadata.",
+        "JSON metadata. Long runs: --checkpoint-every 1, then --resume OUT after an interruption.",
     ),
     "evaluate": (
         "evaluate_cmd",
@@ -74,6 +74,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Privacy and theft audits: membership inference, model inversion, model extraction.",
     ),
     "poison": ("poison_cmd", "Poisoned data and backdoors: make, inspect, audit."),
+    "zoo": ("zoo_cmd", "Architectures, and the robust models that ship with fortify (with their figures)."),
 }
 """name -> (module in ``fortify.cli`` that registers it, the one-line help ``fortify --help`` shows)."""
 

@@ -260,7 +260,8 @@ def _run_recipe(ctx: typer.Context, name: str, out: Path, resumed: bool) -> None
         folder = out / f"stage-{number}"
         if not (folder / "model.safetensors").exists() or not resumed:
             console.print(f"[bold]recipe {name}, stage {number} of {len(plan.stages)}[/]: {stage}")
-            settings = dict(ctx.params) | {"data": plan.dataset, "arch": plan.arch, "recipe_name": None} | stage
+            where = {"data": plan.dataset, "arch": plan.arch, "recipe_name": None}
+            settings = dict(ctx.params) | where | stage
             settings |= {"init": previous, "out": folder, "resume": None}
             settings["resumed"] = resumed and (folder / "checkpoint.safetensors").exists()
             train_command(ctx, **settings)
@@ -392,7 +393,9 @@ def train_command(
             "option; README: Hardening)",
         ),
     ] = None,
-    resumed: Annotated[bool, typer.Option(hidden=True)] = False,
+    resumed: Annotated[
+        bool, typer.Option(hidden=True, help="internal: continue OUT's checkpoint (set by --resume)")
+    ] = False,
     device: Device = "auto",
     nproc: Nproc = None,
     threads: Threads = None,
@@ -487,7 +490,7 @@ def train_command(
             resume=resumed,
         )
     except TrainingInterrupted as stopped:
-        console.print(f"[yellow]{stopped}[/]; continue with: fortify train --resume {out}", highlight=False)
+        console.print(f"[yellow]{stopped}[/]: fortify train --resume {out}", highlight=False)
         raise typer.Exit(130) from None
     for record in history.epochs:
         val = f"  val {pct(record.val_accuracy)}" if record.val_accuracy is not None else ""
