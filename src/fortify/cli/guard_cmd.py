@@ -56,9 +56,16 @@ def build_command(
     detectors: Annotated[
         str,
         typer.Option(
-            help="comma-separated: squeeze, mahalanobis, confidence, entropy, input-stats, disagreement"
+            help="comma-separated: squeeze, mahalanobis, confidence, entropy, input-stats, disagreement, "
+            "strip (backdoor triggers: Gao et al. 2019; overlays from the first train images)"
         ),
     ] = ",".join(DEFAULT_DETECTORS),
+    strip_overlays: Annotated[
+        int, typer.Option(min=1, help="strip: clean images superimposed on each input")
+    ] = 16,
+    strip_overlay: Annotated[
+        str, typer.Option(help="strip: add (the paper's, clipped) or blend (the average)")
+    ] = "add",
     fpr: Annotated[float, typer.Option(help="share of clean inputs the guard may send to REVIEW")] = 0.05,
     reject_fpr: Annotated[
         float, typer.Option(help="share of clean inputs it may REJECT")
@@ -88,6 +95,8 @@ def build_command(
         preprocess=preprocess,
         combine=combine,
         confidence_threshold=confidence_threshold,
+        strip_overlays=strip_overlays,
+        strip_overlay=strip_overlay,
         device=dev,
     )
     guard.save(str(out))

@@ -4,6 +4,8 @@
 Calibration data are the *last* ``n`` images of the dataset's test split by default: held out from
 training (the models were trained on the train split) and from evaluation (``fortify evaluate`` scores
 the first images of the test split; ``calibration_overlap`` says when an evaluation would overlap).
+STRIP's overlays are clean images too: ``strip_overlays`` of the first ``STRIP_POOL_N`` images of the
+train split (the defender's own clean data), chosen by the detector's seed; they travel in the bundle.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from fortify import data as datasets
 from fortify import zoo
 from fortify.defenses import JPEG, BitDepth, GaussianNoise, MedianFilter, Preprocessor
+from fortify.detect import STRIP, Detector
 from fortify.detect.base import DEFAULT_FPR
 from fortify.model import Classifier
 from fortify.runtime.detectors import DEFAULT_DETECTORS, DETECTORS
@@ -24,6 +27,7 @@ from fortify.runtime.guard import DEFAULT_REJECT_FPR, Guard
 from fortify.types import FortifyError
 
 DEFAULT_CALIBRATION_N = 2000
+STRIP_POOL_N = 500
 PREPROCESS_SPECS = {
     "median": (MedianFilter, int),
     "bits": (BitDepth, int),
@@ -99,11 +103,15 @@ def build_guard(
     combine: str = "mean_probs",
     confidence_threshold: float = 0.0,
     split: str = "test",
+    strip_overlays: int = 16,
+    strip_overlay: str = "add",
     device: str | torch.device | None = None,
 ) -> Guard:
     """Put models behind ``preprocess`` and ``detectors`` and calibrate the guard on held-out images of
     the dataset ``calibrate`` (see the module docstring). A model is a fortify model file, or a
-    ``Classifier`` already loaded (e.g. the user's own code, by the CLI's ``--model pkg.module:factory``)."""
+    ``Classifier`` already loaded (e.g. the user's own code, by the CLI's ``--model pkg.module:factory``).
+    A ``"strip"`` detector superimposes ``strip_overlays`` clean train images (``strip_overlay``: ``add``,
+    the paper's, or ``blend``)."""
     given = [models] if isinstance(models, (str, Path, Classifier)) else list(models)
     if not given:
         raise FortifyError("build_guard needs at least one model")
@@ -119,15 +127,22 @@ def build_guard(
                 f"{calibrate} has inputs {tuple(info.shape)} with {info.num_classes} classes"
             )
     steps = parse_preprocess(preprocess) if isinstance(preprocess, str) else list(preprocess)
+    chosen: list[Detector | str] = list(detectors)
+    pool_record: dict[str, Any] = {}
+    if "strip" in chosen:
+        pool, _ = datasets.load(calibrate, "train", n=STRIP_POOL_N)
+        strip = STRIP(None, pool, n_overlays=strip_overlays, overlay=strip_overlay)
+        chosen = [strip if d == "strip" else d for d in chosen]
+        pool_record = {"strip_pool": {"dataset": calibrate, "split": "train", "n": int(pool.shape[0])}}
     guard = Guard(
         clfs,
         combine=combine,
         preprocess=steps,
-        detectors=list(detectors),
+        detectors=chosen,
         confidence_threshold=confidence_threshold,
         input_shape=info.shape,
     )
     x, y, source = calibration_data(calibrate, n, split)
     guard.calibrate(x, fpr=fpr, y=y, reject_fpr=reject_fpr)
-    guard.calibration = {**(guard.calibration or {}), "source": source}
+    guard.calibration = {**(guard.calibration or {}), "source": source, **pool_record}
     return guard
