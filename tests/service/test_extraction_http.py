@@ -9,6 +9,7 @@ import torch
 import fortify as ft
 from fortify.audits import extraction
 from fortify.cli.main import main
+from fortify.report import render_html
 from fortify.runtime import AlertRule, Monitor
 from fortify.service.app import create_app
 from fortify.service.theft import AlertWatch
@@ -70,7 +71,8 @@ def test_a_block_on_the_alert_ends_the_run_and_keeps_the_budgets_it_paid_for(
     args += ["--chunk", "20", "--arch", "cnn-tiny", "--epochs", "2", "--n-test", "50", "--out", str(out)]
     with _served(guard, settings_for, action="block") as url:
         assert main([*args, "--url", url, "--queries", "perturbed"]) == 0
-    section = ft.Result.load(str(out)).sections["extraction"]
+    result = ft.Result.load(str(out))
+    section = result.sections["extraction"]
     assert section["detected_at"] is not None and section["queried"] == section["detected_at"]
     assert "403" in section["stopped"] and section["budgets"] == [20] and section["partial"] is False
     assert (
@@ -78,6 +80,15 @@ def test_a_block_on_the_alert_ends_the_run_and_keeps_the_budgets_it_paid_for(
     )
     assert section["agreement"] == [] and section["endpoint"]["http_codes"]["403"] >= 1
     assert "alert fired after" in capsys.readouterr().out
+    page = render_html(result)
+    assert "Model extraction" in page and "(when the alert fired)" in page and "Stopped early" in page
+    # the section is untrusted: garbage renders as dashes, never as an error
+    result.sections["extraction"] = {
+        "budgets": [1, "x"],
+        "accuracy": "many",
+        "at_detection": {"queries": None},
+    }
+    assert "Model extraction" in render_html(result)
 
 
 def test_a_key_that_cannot_read_alerts_still_steals_and_says_detection_was_not_measured(

@@ -11,6 +11,7 @@ from torch import Tensor
 from fortify._files import atomic_write_text
 from fortify.report import sections
 from fortify.report.certification_view import certification_body
+from fortify.report.extraction_view import extraction_body
 from fortify.report.guard_view import guard_body
 from fortify.report.headline import default_labels, headline
 from fortify.report.images import gallery_html, stored_gallery_html
@@ -75,8 +76,8 @@ def render_html(
     pessimistic value of each measurement over all of them (lowest accuracy, highest attack success,
     any failed diagnostic) above a table of every measurement (each Result's threat, each sweep point,
     each certified radius), so the order of the Results changes nothing at the top. Each Result's
-    attacks, classes, detector, guard, poisoning audit, model inversion, calibration, diagnostics,
-    certification, model identity and environment follow, under its label (``labels``, e.g. file
+    attacks, classes, detector, guard, poisoning audit, model inversion, model extraction, calibration,
+    diagnostics, certification, model identity and environment follow, under its label (``labels``, e.g. file
     names; default ``#1 linf 0.1``...). The gallery shows the first Result's adversarial examples
     (``result.gallery``, schema 1.2); for a result without one, ``x`` and ``x_adv`` (optional,
     ``(N, C, H, W)`` aligned with its samples, in ``bounds``, default the model's recorded bounds or
@@ -102,6 +103,7 @@ def render_html(
         _each("guard", "Guard", items, names, guard_body),
         _each("poisoning", "Poisoning", items, names, poisoning_body),
         _each("inversion", "Model inversion", items, names, inversion_body),
+        _each("extraction", "Model extraction", items, names, extraction_body),
         sections.class_section(items, names, class_names),
         _each("calibration", "Confidence and calibration", items, names, sections.calibration_body),
         _gallery(main, x, x_adv, bounds, class_names),

@@ -15,7 +15,7 @@ from fortify._validate import is_number
 from fortify.report.svg import Series, histogram_chart, line_chart
 from fortify.result import Result, readers
 
-KNOWN_SECTIONS = {"certification", "guard", "poisoning", "inversion"}
+KNOWN_SECTIONS = {"certification", "guard", "poisoning", "inversion", "extraction"}
 """Sections drawn by their own views; any other section is shown as JSON under "Other sections"."""
 
 
