@@ -160,3 +160,17 @@ def test_an_interrupted_theft_measures_the_budgets_its_answers_cover(tiny_cnn):
     )
     assert curve.queried == 100 and curve.stopped == "interrupted" and curve.budgets == [50, 100]
     assert seen == [[50], [50, 100]] and len(curve.agreement) == 2 and curve.victim_accuracy > 0.9
+
+
+def test_rounded_probabilities_are_renormalised_not_softmaxed(tiny_cnn):
+    """A round:1 victim's answers are still probabilities: the student's targets keep their peak."""
+    from fortify.audits.extraction.knockoff import _answers
+
+    victim, x, _ = tiny_cnn
+    rounded = extraction.hardened(victim, "round:1")
+    targets = _answers(rounded, x[:50])
+    raw = rounded.scores(x[:50])
+    assert torch.allclose(targets.sum(1), torch.ones(50), atol=1e-5)
+    assert torch.allclose(targets, raw / raw.sum(1, keepdim=True), atol=1e-6)
+    logits = ft.BlackBox(lambda q: victim(q), 4)
+    assert torch.allclose(_answers(logits, x[:5]), victim(x[:5]).softmax(1), atol=1e-5)

@@ -71,14 +71,18 @@ class ExtractionCurve:
 
 
 def _answers(victim: BlackBox, x: Tensor) -> Tensor:
-    """Soft targets ``(n, K)`` (probabilities) for a scores victim, labels ``(n,)`` for a labels one."""
+    """Soft targets ``(n, K)`` (probabilities) for a scores victim, labels ``(n,)`` for a labels one.
+
+    Scores in [0, 1] whose rows sum to within 0.5 of 1 are probabilities, possibly rounded by the victim
+    (``round:D`` hardening): renormalised, not passed through a softmax (which would flatten them);
+    anything else is taken as logits.
+    """
     if victim.output == "labels":
         return victim.predict(x).cpu()
     scores = victim.scores(x).cpu().double()
-    looks_like_probs = bool((scores >= 0).all()) and bool(
-        torch.allclose(scores.sum(1), torch.ones(len(scores)).double(), atol=1e-3)
-    )
-    return (scores if looks_like_probs else scores.softmax(dim=1)).float()
+    sums = scores.sum(1, keepdim=True)
+    looks_like_probs = bool(((scores >= 0) & (scores <= 1)).all()) and bool(((sums - 1).abs() <= 0.5).all())
+    return (scores / sums if looks_like_probs else scores.softmax(dim=1)).float()
 
 
 def fit_student(
