@@ -39,6 +39,11 @@ CASES: list[AttackCase] = [
     AttackCase("apgd-ce", lambda: ft.attacks.APGD(steps=5)),
     AttackCase("apgd-dlr-no-early-stop", lambda: ft.attacks.APGD(loss="dlr", steps=5, early_stop=False)),
     AttackCase("apgd-t", lambda: ft.attacks.APGDT(steps=5, n_target_classes=2)),
+    # reduced precision iterations (verdicts in float32): the same contract
+    AttackCase("fgsm-bf16", lambda: ft.attacks.FGSM(precision="bf16"), breaks_undefended=False),
+    AttackCase("pgd-bf16", lambda: ft.attacks.PGD(steps=10, precision="bf16")),
+    AttackCase("apgd-ce-bf16", lambda: ft.attacks.APGD(steps=5, precision="bf16")),
+    AttackCase("apgd-t-bf16", lambda: ft.attacks.APGDT(steps=5, n_target_classes=2, precision="bf16")),
     AttackCase("cw", lambda: ft.attacks.CW(steps=10, binary_search_steps=2, lr=0.1), threats=("l2",)),
     AttackCase("deepfool", lambda: ft.attacks.DeepFool()),
     AttackCase("fmn", lambda: ft.attacks.FMN(steps=10)),

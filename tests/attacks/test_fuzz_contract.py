@@ -27,7 +27,7 @@ from tests.attacks.cases import CASES, AttackCase
 
 PAIRS = [(case, norm) for case in CASES for norm in case.threats]
 IDS = [f"{case.id}-{norm}" for case, norm in PAIRS]
-NEED_THREE_CLASSES = {"apgd-dlr-no-early-stop", "apgd-t", "evade-detector"}
+NEED_THREE_CLASSES = {"apgd-dlr-no-early-stop", "apgd-t", "apgd-t-bf16", "evade-detector"}
 """Cases using the DLR loss, which needs three classes (the attack refuses two, tested in test_apgd)."""
 FAST = settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 LONG = settings(

@@ -35,7 +35,7 @@ def test_result_records_seed_versions_suite_and_threat(result):
     assert len(data["samples"]) == 40
 
 
-@pytest.mark.parametrize("version", ["2.0", "0.9", "1.7", "1.99", "one", "1"])
+@pytest.mark.parametrize("version", ["2.0", "0.9", "1.8", "1.99", "one", "1"])
 def test_unknown_schema_versions_are_refused_clearly(result, version):
     data = json.loads(result.to_json())
     data["schema_version"] = version

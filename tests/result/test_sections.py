@@ -32,7 +32,7 @@ def test_a_certification_curve_written_before_1_3_is_read_as_radii_and_accuracie
     curve = certification_curve(result)
     assert curve is not None and curve.xs == [0.0, 0.5] and curve.ys == [0.8, 0.4]
     assert certified_accuracy_at(result, 0.25) == 0.4
-    assert SCHEMA_VERSION == "1.6" and result.schema_version == "1.2"
+    assert SCHEMA_VERSION == "1.7" and result.schema_version == "1.2"
 
 
 @pytest.mark.parametrize(

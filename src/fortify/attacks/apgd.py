@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from fortify._validate import choice, fraction, positive_int
-from fortify.attacks.base import Attack, attack_loss, input_gradient, is_success
+from fortify.attacks.base import Attack, attack_loss, confirm_success, input_gradient, is_success
 from fortify.model import Classifier
 from fortify.threat import Threat
 from fortify.threat.base import TINY, per_sample
@@ -131,6 +131,7 @@ class APGD(Attack):
     """
 
     name = "apgd"
+    supports_precision = True
 
     def __init__(
         self,
@@ -145,8 +146,9 @@ class APGD(Attack):
         early_stop: bool = True,
         targeted: bool = False,
         seed: int = 0,
+        precision: str = "fp32",
     ) -> None:
-        super().__init__(targeted=targeted, seed=seed)
+        super().__init__(targeted=targeted, seed=seed, precision=precision)
         self.loss = choice("loss", loss, LOSSES)
         self.steps = positive_int("steps", steps)
         self.restarts = positive_int("restarts", restarts)
@@ -228,7 +230,10 @@ class APGD(Attack):
         """One run from a random start: (first adversarial iterate, else the best-loss point; success)."""
         x_adv = threat.random_start(x, clf.bounds, generator)
         loss, grad, logits = self._loss_grad(clf, x_adv, y, target)
-        out, found = x_adv.clone(), is_success(logits, y, self.targeted)
+        out, found = (
+            x_adv.clone(),
+            confirm_success(clf, x_adv, is_success(logits, y, self.targeted), y, self.targeted),
+        )
         n = x.shape[0]
         s = _State(
             idx=torch.arange(n, device=x.device),
@@ -259,7 +264,7 @@ class APGD(Attack):
                 s.x_prev, s.x_adv = s.x_adv, self._update(s, threat, clf, momentum)
             loss, grad, logits = self._loss_grad(clf, s.x_adv, s.y, s.target)
             with torch.no_grad():
-                s = self._record(s, loss, grad, logits, out, found)
+                s = self._record(clf, s, loss, grad, logits, out, found)
                 if i + 1 in spans and s.idx.numel():
                     self._checkpoint(s, spans[i + 1])
         unfinished = ~found[s.idx]
@@ -276,10 +281,18 @@ class APGD(Attack):
         return threat.project(moved, s.x).clamp(low, high)
 
     def _record(
-        self, s: _State, loss: Tensor, grad: Tensor, logits: Tensor, out: Tensor, found: Tensor
+        self,
+        clf: Classifier,
+        s: _State,
+        loss: Tensor,
+        grad: Tensor,
+        logits: Tensor,
+        out: Tensor,
+        found: Tensor,
     ) -> _State:
         """Store successes (dropping them under early stop), count increases, keep the best point."""
         hit = is_success(logits, s.y, self.targeted) & ~found[s.idx]
+        hit = confirm_success(clf, s.x_adv, hit, s.y, self.targeted)
         out[s.idx[hit]] = s.x_adv[hit]
         found[s.idx[hit]] = True
         s.increases = s.increases + (loss > s.loss).to(s.increases.dtype)
@@ -326,8 +339,10 @@ class APGDT(APGD):
         momentum: float = 0.75,
         early_stop: bool = True,
         seed: int = 0,
+        precision: str = "fp32",
     ) -> None:
         super().__init__(
+            precision=precision,
             loss=loss,
             steps=steps,
             restarts=restarts,

@@ -19,13 +19,14 @@ class FGSM(Attack):
 
     Distance: any threat (Linf gives FGSM, L2 the fast gradient method).
     Arguments: ``targeted`` (``y`` are target labels; the step then descends the target's loss),
-    ``seed`` (unused: FGSM is deterministic).
+    ``seed`` (unused: FGSM is deterministic), ``precision`` (``fp32`` | ``bf16``, see ``Attack``).
     Shapes: ``x`` ``(N, ...)`` in the classifier's bounds, ``y`` ``(N,)``; returns ``x_adv`` like ``x``.
 
     >>> x_adv = ft.attacks.FGSM()(clf, x, y, ft.Linf(0.1))
     """
 
     name = "fgsm"
+    supports_precision = True
 
     def _run(
         self, clf: Classifier, x: Tensor, y: Tensor, threat: Threat, generator: torch.Generator

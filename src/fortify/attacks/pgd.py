@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from fortify._validate import positive_int
-from fortify.attacks.base import Attack, attack_loss, input_gradient, is_success
+from fortify.attacks.base import Attack, attack_loss, confirm_success, input_gradient, is_success
 from fortify.model import Classifier
 from fortify.threat import Threat
 from fortify.types import FortifyError
@@ -28,13 +28,14 @@ class PGD(Attack):
       ``random_start`` (True) start uniformly in the ball, else at ``x``;
       ``early_stop`` (True) stop working on a sample as soon as it is misclassified (cheaper; set False to
       get the last iterate of every sample, as adversarial training wants);
-      ``targeted``, ``seed`` as for every attack.
+      ``targeted``, ``seed``, ``precision`` (``fp32`` | ``bf16``) as for every attack (``Attack``).
     Shapes: ``x`` ``(N, ...)`` in the classifier's bounds, ``y`` ``(N,)``; returns ``x_adv`` like ``x``.
 
     >>> x_adv = ft.attacks.PGD(steps=40)(clf, x, y, ft.Linf(0.1))
     """
 
     name = "pgd"
+    supports_precision = True
 
     def __init__(
         self,
@@ -47,8 +48,9 @@ class PGD(Attack):
         early_stop: bool = True,
         targeted: bool = False,
         seed: int = 0,
+        precision: str = "fp32",
     ) -> None:
-        super().__init__(targeted=targeted, seed=seed)
+        super().__init__(targeted=targeted, seed=seed, precision=precision)
         self.steps = positive_int("steps", steps)
         self.restarts = positive_int("restarts", restarts)
         if step_size is not None and rel_stepsize is not None:
@@ -107,7 +109,9 @@ class PGD(Attack):
             grad = input_gradient(attack_loss(logits, y0, self.targeted), x_var)
             with torch.no_grad():
                 if self.early_stop:
-                    hit = is_success(logits, y0, self.targeted)
+                    hit = confirm_success(
+                        clf, x_adv, is_success(logits, y0, self.targeted), y0, self.targeted
+                    )
                     if bool(hit.any()):
                         result[live[hit]] = x_adv[hit].detach()
                         found[live[hit]] = True

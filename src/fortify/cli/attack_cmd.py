@@ -14,6 +14,7 @@ from safetensors.torch import save as save_tensors
 
 from fortify import data as datasets
 from fortify._files import atomic_write_bytes
+from fortify.attacks.base import resolve_precision
 from fortify.attacks.catalog import CATALOG, lookup
 from fortify.attacks.runner import run_batched
 from fortify.cli.app import app
@@ -25,6 +26,7 @@ from fortify.cli.common import (
     Mean,
     ModelArgs,
     ModelFile,
+    Precision,
     Seed,
     Split,
     Std,
@@ -110,6 +112,7 @@ def attack_result(
         robust_accuracy=summary["robust_accuracy"],
         attack_success_rate=summary["success_rate"],
         per_attack=[record],
+        precision="bf16" if config.get("precision") == "bf16" else "fp32",
         timing={"total_s": summary["time_s"]},
         environment=Environment.capture(str(clf.device)),
     )
@@ -134,6 +137,7 @@ def attack_command(
     ] = None,
     split: Split = "test",
     seed: Seed = 0,
+    precision: Precision = "fp32",
     target: Annotated[
         str | None,
         typer.Option(help="targeted attack: 'next' (label+1), 'random', or a class index (others only)"),
@@ -173,6 +177,9 @@ def attack_command(
             console.print(f"{int((~keep).sum())} sample(s) of class {target} left out (they are the target)")
             x, y, goal = x[keep], y[keep], goal[keep]
     attacker = entry.build(seed=seed, budget=steps, **({"targeted": True} if target is not None else {}))
+    resolved = resolve_precision(precision, clf.device)
+    if resolved != "fp32":
+        attacker.set_precision(resolved)
     reached = clf.predict(x).cpu() == goal if target is not None else clf.predict(x).cpu() != y
     attack_cost(entry.name, attacker, clf, x, int((~reached).sum()), batch_size)
     started = time.perf_counter()

@@ -17,6 +17,7 @@ from fortify.cli.common import (
     Label,
     Mean,
     ModelArgs,
+    Precision,
     Seed,
     Split,
     Std,
@@ -82,6 +83,7 @@ def evaluate_command(
     split: Split = "test",
     seed: Seed = 0,
     batch_size: BatchSize = 250,
+    precision: Precision = "fp32",
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
     report: Annotated[Path | None, typer.Option(help="also write the HTML report here")] = None,
     mlflow: Annotated[bool, typer.Option("--mlflow", help="log the run to MLflow")] = False,
@@ -157,6 +159,7 @@ def evaluate_command(
         class_names=names,
         progress=bars,
         executor=executor,
+        precision=precision,
     )
     console.print(results_table([result], f"{model} on {data} ({result.n_samples} samples)"))
     if executor is not None:

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from fortify._validate import from_numpy
 from fortify.attacks import APGD, PGD, Attack
-from fortify.attacks.base import check_labels
+from fortify.attacks.base import check_labels, resolve_precision
 from fortify.data.batches import is_batches
 from fortify.evaluation import diagnostics as checks
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES, attack_view, plan_for
@@ -65,6 +65,7 @@ def evaluate(
     eot_samples: int = DEFAULT_EOT_SAMPLES,
     progress: ProgressOption = None,
     executor: Executor | None = None,
+    precision: str = "fp32",
 ) -> Result:
     """Robustness of ``clf`` on ``(x, y)`` under ``threat``: the per-sample worst case over a suite.
 
@@ -88,11 +89,20 @@ def evaluate(
     workers and merges their Results (``fortify.evaluation.sharded`` says what that keeps); the
     default evaluates everything here, in one piece.
 
+    ``precision``: ``"fp32"`` (default), ``"bf16"`` or ``"auto"`` (bf16 where the device has fast
+    bfloat16, see ``fortify.attacks.base.resolve_precision``): the arithmetic of the iterations of the
+    attacks that support it (FGSM, PGD, APGD, APGD-T; ``Attack``). Every verdict, every accuracy and
+    the no-worse-than-clean check stay float32; ``result.precision`` records what ran.
+
     Returns a ``Result`` with clean and robust accuracy, attack success rate, per-attack records
     (with forward/backward passes per attacked sample), per-sample records (with confidences), slices
     per class and group, calibration, diagnostics, timing, seed and versions, and for small images a
     gallery: up to 8 adversarial points exactly as the attacks found them (``evaluation.gallery``).
     """
+    if precision != "fp32" and (executor is not None or is_batches(x)):
+        raise FortifyError(
+            "precision= is for in-process evaluation of tensors (not with an executor or batches yet)"
+        )
     if is_batches(x):  # a DataLoader or other iterable of batches: streamed, chunk by chunk
         from fortify.evaluation.stream import evaluate_batches
 
@@ -138,6 +148,7 @@ def evaluate(
             progress=progress,
         )
     y = check_arguments(clf, x, y, threat, batch_size)
+    precision = resolve_precision(precision, clf.device)
     if groups is not None and len(groups) != x.shape[0]:
         raise FortifyError(f"groups must have one entry per sample ({x.shape[0]}), got {len(groups)}")
     if not isinstance(suite, str) and not list(suite):
@@ -149,6 +160,8 @@ def evaluate(
     probe = prepare(clf, x, y, ledger, eot_samples)
     view, diags = probe.view, list(probe.diagnostics)
     entries = entries_for(suite, threat, seed, probe.evidence)
+    if precision != "fp32":
+        entries = [entry.in_precision(precision) for entry in entries]
     timing = {"clean_s": ledger.clean_s, "probe_s": time.perf_counter() - started - ledger.clean_s}
 
     with reporting(progress, "evaluating", len(entries)) as ticker:
@@ -176,6 +189,7 @@ def evaluate(
         diags,
         timing,
     )
+    result.precision = "bf16" if precision == "bf16" else "fp32"
     return source.annotate_result(result, x, y) if isinstance(source, ProvidesClassifier) else result
 
 

@@ -29,6 +29,7 @@ objective) before its black-box attack, with the suite's step count and targets.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -67,6 +68,17 @@ class SuiteEntry:
     def chain(self) -> list[SuiteEntry]:
         """This entry and its escalations, in the order they may run."""
         return [self, *(self.escalation.chain() if self.escalation is not None else [])]
+
+    def in_precision(self, precision: str) -> SuiteEntry:
+        """This entry (and its escalation) with its attack iterating in ``precision`` where the attack
+        supports it (``Attack.supports_precision``); other attacks stay float32."""
+        attack = self.attack
+        supported = getattr(attack, "supports_precision", False)
+        if supported and precision != vars(attack).get("precision", "fp32"):
+            attack = copy.copy(attack)
+            attack.set_precision(precision)
+        escalation = None if self.escalation is None else self.escalation.in_precision(precision)
+        return replace(self, attack=attack, escalation=escalation)
 
     def renamed(self, suffix: str) -> SuiteEntry:
         """This entry (and its escalation) named ``name + suffix``, on the remaining samples."""

@@ -28,7 +28,7 @@ from fortify.result.identity import IDENTITY
 from fortify.result.sections import DetectorRecord, Sections, normalised_sections
 from fortify.types import FortifyError
 
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 
 
 def _major(version: str) -> int:
@@ -228,6 +228,10 @@ class Result(_Model):
         default=False,
         description="the suite is a smoke test, not evidence of robustness (``quick``; 1.5): the gate "
         "refuses it as release evidence unless its policy sets allow_smoke_tests",
+    )
+    precision: Literal["fp32", "bf16"] = Field(
+        default="fp32",
+        description="the arithmetic the attacks' iterations ran in (1.7); verdicts are always float32",
     )
     seed: int | None = None
     n_samples: int = 0
