@@ -313,6 +313,13 @@ def train_command(
     clean_ratio: Annotated[
         float | None, typer.Option(help="pgd: weight of the clean loss (default 0.0)")
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="pgd: arithmetic of the inner attack, fp32 (default) or bf16 (about 2x faster on "
+            "CPUs with bfloat16 instructions; the training loss stays float32)"
+        ),
+    ] = None,
     sigma: Annotated[
         float | None, typer.Option(help="noise, consistency: Gaussian noise level (default 0.25)")
     ] = None,
@@ -453,6 +460,7 @@ def train_command(
         "variant": variant,
         "beta": beta,
         "clean_ratio": clean_ratio,
+        "precision": precision,
         "sigma": sigma,
     }
     options = {k: v for k, v in given.items() if v is not None} | private
