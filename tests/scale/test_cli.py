@@ -56,6 +56,20 @@ def test_certify_with_ray_gives_the_unsharded_certificates(local_ray, model_file
     assert ray_run["scale"]["shards"] == [[0, 10], [10, 20]]
 
 
+def test_precision_reaches_every_shard_of_evaluate_and_sweep(model_file, tmp_path, capsys):
+    common = ["--model", str(model_file), "--data", "synthetic", "--n", "32", "--suite", "quick"]
+    common += ["--batch-size", "16", "--threads", "1", "--progress", "none", "--shards", "2"]
+    common += ["--precision", "bf16"]
+    assert main(["evaluate", *common, "--eps", "0.1", "--out", str(tmp_path / "e.json")]) == 0
+    assert main(["sweep", *common, "--eps", "0.05,0.1", "--out", str(tmp_path / "s.json")]) == 0
+    capsys.readouterr()
+    for name in ("e.json", "s.json"):
+        record = json.loads((tmp_path / name).read_text())
+        assert record["precision"] == "bf16" and record["sections"]["scale"]["shards"] == [[0, 16], [16, 32]]
+        pgd = [a["config"] for a in record["per_attack"] if a["name"].startswith("pgd")]
+        assert pgd and all(c.get("precision") == "bf16" for c in pgd)
+
+
 def test_an_unreachable_ray_address_is_one_line_and_exit_2(model_file, capsys):
     ray_or_skip()
     with socket.socket() as sock:

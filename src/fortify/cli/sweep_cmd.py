@@ -19,6 +19,7 @@ from fortify.cli.common import (
     Mean,
     ModelArgs,
     ModelFile,
+    Precision,
     Seed,
     Split,
     Std,
@@ -66,6 +67,7 @@ def sweep_command(
     split: Split = "test",
     seed: Seed = 0,
     batch_size: BatchSize = 250,
+    precision: Precision = "fp32",
     out: Annotated[Path | None, typer.Option(help="write the Result JSON here")] = None,
     device: Device = "auto",
     threads: Threads = None,
@@ -80,7 +82,11 @@ def sweep_command(
     shards: Shards = None,
     gpus_per_worker: GpusPerWorker = 0.0,
 ) -> None:
-    """Accuracy-epsilon curve from one minimum-norm pass, refined by a suite at each radius."""
+    """Accuracy-epsilon curve from one minimum-norm pass, refined by a suite at each radius.
+
+    With --precision bf16 the suite's refinement iterates in bfloat16; the minimum-norm pass stays
+    float32.
+    """
     check_outputs(out=out)
     dev = setup_torch(threads, device)
     configure(progress, quiet)
@@ -114,6 +120,7 @@ def sweep_command(
         dataset=data,
         progress=bars,
         executor=executor,
+        precision=precision,
     )
     curve = result.sweep
     assert curve is not None  # ft.sweep always records its curve

@@ -92,17 +92,15 @@ def evaluate(
     ``precision``: ``"fp32"`` (default), ``"bf16"`` or ``"auto"`` (bf16 where the device has fast
     bfloat16, see ``fortify.attacks.base.resolve_precision``): the arithmetic of the iterations of the
     attacks that support it (FGSM, PGD, APGD, APGD-T; ``Attack``). Every verdict, every accuracy and
-    the no-worse-than-clean check stay float32; ``result.precision`` records what ran.
+    the no-worse-than-clean check stay float32; ``result.precision`` records what ran. Streamed and
+    sharded evaluations run every chunk or shard in the one precision ``"auto"`` resolves to for the
+    device of ``clf`` given here.
 
     Returns a ``Result`` with clean and robust accuracy, attack success rate, per-attack records
     (with forward/backward passes per attacked sample), per-sample records (with confidences), slices
     per class and group, calibration, diagnostics, timing, seed and versions, and for small images a
     gallery: up to 8 adversarial points exactly as the attacks found them (``evaluation.gallery``).
     """
-    if precision != "fp32" and (executor is not None or is_batches(x)):
-        raise FortifyError(
-            "precision= is for in-process evaluation of tensors (not with an executor or batches yet)"
-        )
     if is_batches(x):  # a DataLoader or other iterable of batches: streamed, chunk by chunk
         from fortify.evaluation.stream import evaluate_batches
 
@@ -122,6 +120,7 @@ def evaluate(
             class_names=class_names,
             eot_samples=eot_samples,
             progress=progress,
+            precision=precision,
         )
     source, clf = clf, _provided(clf)
     x, y = cast("tuple[Tensor, Tensor]", from_numpy(x, y))
@@ -146,6 +145,7 @@ def evaluate(
             class_names=class_names,
             eot_samples=eot_samples,
             progress=progress,
+            precision=precision,
         )
     y = check_arguments(clf, x, y, threat, batch_size)
     precision = resolve_precision(precision, clf.device)

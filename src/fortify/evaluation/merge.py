@@ -15,7 +15,8 @@
 - conservative: a diagnostic passes only if it passed on every chunk it ran on; its evidence is that
   of the first chunk where it failed (else of the first chunk), and ``details`` say on which chunks
   it ran and failed;
-- first chunk's: model description, environment, attack configurations;
+- first chunk's: model description, environment, attack configurations, ``precision`` (every chunk
+  must have run in the same one: chunks of different precision are refused);
 - the gallery: entries of the first chunks with a broken sample, up to the limit one chunk has.
 """
 
@@ -78,6 +79,11 @@ class Merger:
             raise FortifyError(f"chunks must be added in order: expected start {self.n}, got {start}")
         if len(part.samples) != part.n_samples:
             raise FortifyError("a chunk's Result must hold one record per sample to be merged")
+        first = self.first
+        if first is not None and part.precision != first.precision:
+            raise FortifyError(
+                f"chunks of different precision cannot be merged: {first.precision} then {part.precision}"
+            )
         self.first = self.first or part
         self.samples += [s.model_copy(update={"index": s.index + start}) for s in part.samples]
         self._add_attacks(part)

@@ -29,6 +29,7 @@ from typing import Any
 
 from torch import Tensor
 
+from fortify.attacks.base import resolve_precision
 from fortify.evaluation.evaluate import check_arguments, evaluate
 from fortify.evaluation.gallery import Gallery
 from fortify.evaluation.merge import Merger
@@ -43,7 +44,9 @@ from fortify.types import Executor, FortifyError, ProgressOption, reporting
 
 @dataclass(frozen=True)
 class EvaluateShard:
-    """``evaluate`` of one shard with fixed suite entries: ``task(clf, (start, x, y, groups))``."""
+    """``evaluate`` of one shard with fixed suite entries: ``task(clf, (start, x, y, groups))``.
+
+    ``precision`` is already resolved (``"fp32"`` or ``"bf16"``), so every worker runs the same."""
 
     threat: Threat
     entries: list[SuiteEntry]
@@ -52,6 +55,7 @@ class EvaluateShard:
     dataset: str | None
     class_names: list[str] | None
     eot_samples: int
+    precision: str = "fp32"
 
     def __call__(self, clf: Classifier, payload: tuple[int, Tensor, Tensor, list[str] | None]) -> Result:
         _, x, y, groups = payload
@@ -67,12 +71,14 @@ class EvaluateShard:
             groups=groups,
             class_names=self.class_names,
             eot_samples=self.eot_samples,
+            precision=self.precision,
         )
 
 
 @dataclass(frozen=True)
 class SweepShard:
-    """``sweep`` of one shard: ``task(clf, (start, x, y, groups))``; ``options`` go to ``sweep``."""
+    """``sweep`` of one shard: ``task(clf, (start, x, y, groups))``; ``options`` go to ``sweep``;
+    ``precision`` (resolved) is that of the suite refinement."""
 
     threat: Threat | type[Threat] | str
     epsilons: list[float]
@@ -82,6 +88,7 @@ class SweepShard:
     dataset: str | None
     eot_samples: int
     options: dict[str, Any]
+    precision: str = "fp32"
 
     def __call__(self, clf: Classifier, payload: tuple[int, Tensor, Tensor, list[str] | None]) -> Result:
         _, x, y, groups = payload
@@ -97,6 +104,7 @@ class SweepShard:
             dataset=self.dataset,
             groups=groups,
             eot_samples=self.eot_samples,
+            precision=self.precision,
             **self.options,
         )
 
@@ -116,22 +124,25 @@ def evaluate_sharded(
     class_names: Sequence[str] | None = None,
     eot_samples: int,
     progress: ProgressOption = None,
+    precision: str = "fp32",
 ) -> Result:
     """``evaluate`` of ``(x, y)`` run shard by shard on ``executor`` and merged (module docstring).
 
     The arguments are ``evaluate``'s, already converted to tensors. ``clf`` is checked and used here
     to choose the suite on the first shard (a few passes); the executor's workers attack and judge.
+    ``precision`` is resolved here, for ``clf``'s device (``"auto"`` does not vary by worker), and
+    every shard runs in it; the merged Result's ``precision`` is what ran.
     """
     labels = check_arguments(clf, x, y, threat, batch_size)
+    precision = resolve_precision(precision, clf.device)
     _check_groups(groups, x.shape[0])
     started = time.perf_counter()
     shards = executor.plan(x.shape[0], batch_size)
     first = shards[0][1] if shards else 0
     entries = _choose(clf, x[:first], labels[:first], threat, suite, seed, batch_size, eot_samples)
     choose_s = time.perf_counter() - started
-    task = EvaluateShard(
-        threat, entries, seed, batch_size, dataset, list(class_names) if class_names else None, eot_samples
-    )
+    names = list(class_names) if class_names else None
+    task = EvaluateShard(threat, entries, seed, batch_size, dataset, names, eot_samples, precision)
     parts = _run(executor, task, clf, shards, _payloads(x, labels, groups), progress)
     merger = _merge(parts, clf, x, class_names, groups is not None)
     merger.timing["probe_s"] = merger.timing.get("probe_s", 0.0) + choose_s
@@ -154,16 +165,19 @@ def sweep_sharded(
     groups: Sequence[str] | None = None,
     eot_samples: int,
     progress: ProgressOption = None,
+    precision: str = "fp32",
     **options: Any,
 ) -> Result:
     """``sweep`` of ``(x, y)`` run shard by shard on ``executor``; the curves and Results merged.
 
-    Each shard is swept on its own (its suite chosen from its own evidence); ``options`` go to
+    Each shard is swept on its own (its suite chosen from its own evidence); ``precision`` (resolved
+    here, for ``clf``'s device) is that of every shard's suite refinement; ``options`` go to
     ``sweep`` (``min_norm``, ``refine``).
     """
     if not isinstance(clf, Classifier):
         raise TypeError(f"sweep takes a fortify Classifier, got {type(clf).__name__}")
     clf.check_input(x)
+    precision = resolve_precision(precision, clf.device)
     _check_groups(groups, x.shape[0])
     started = time.perf_counter()
     task = SweepShard(
@@ -175,6 +189,7 @@ def sweep_sharded(
         dataset,
         eot_samples,
         dict(options),
+        precision,
     )
     shards = executor.plan(x.shape[0], batch_size)
     parts = _run(executor, task, clf, shards, _payloads(x, y.cpu(), groups), progress)

@@ -36,6 +36,7 @@ from typing import Any
 
 from torch import Tensor
 
+from fortify.attacks.base import resolve_precision
 from fortify.data.batches import chunks, sample_count
 from fortify.evaluation.adaptive import DEFAULT_EOT_SAMPLES
 from fortify.evaluation.evaluate import DEFAULT_BATCH_SIZE, check_arguments, evaluate, prepare
@@ -67,15 +68,19 @@ def evaluate_batches(
     class_names: Sequence[str] | None = None,
     eot_samples: int = DEFAULT_EOT_SAMPLES,
     progress: ProgressOption = None,
+    precision: str = "fp32",
 ) -> Result:
     """``evaluate`` over ``data``, an iterable of ``(x, y)`` batches, streamed chunk by chunk.
 
     ``data`` is read once, in order. Each chunk of ``chunk_size`` samples is evaluated by
     ``evaluate`` with the suite chosen on the first chunk (see the module docstring for what that
-    keeps and changes); ``groups`` has one entry per sample of the whole stream. Returns one Result
-    over every sample; per-sample ``index`` is the sample's global position in the stream.
+    keeps and changes); ``groups`` has one entry per sample of the whole stream. ``precision``
+    (``fp32 | bf16 | auto``, as for ``evaluate``) is resolved once, for ``clf``'s device, and every
+    chunk runs in it. Returns one Result over every sample (``precision`` what ran); per-sample
+    ``index`` is the sample's global position in the stream.
     """
     clf = _refuse_guards(clf)
+    precision = resolve_precision(precision, clf.device)
     if isinstance(suite, str) and suite not in suite_names():
         raise FortifyError(f"unknown suite {suite!r}; choose one of {suite_names()}")
     merger = Merger(class_names=list(class_names) if class_names else None, grouped=groups is not None)
@@ -102,6 +107,7 @@ def evaluate_batches(
                 class_names=class_names,
                 eot_samples=eot_samples,
                 progress=forward(f"chunk {merger.parts + 1}"),
+                precision=precision,
             )
             merger.add(start, part)
             ticker.advance(x.shape[0], status=f"chunk {merger.parts} done")
@@ -125,15 +131,18 @@ def sweep_batches(
     groups: Sequence[str] | None = None,
     eot_samples: int = DEFAULT_EOT_SAMPLES,
     progress: ProgressOption = None,
+    precision: str = "fp32",
     **options: Any,
 ) -> Result:
     """``sweep`` over ``data``, an iterable of ``(x, y)`` batches, streamed chunk by chunk.
 
     Each chunk is swept on its own (its suite chosen from its own evidence) and the Results merged;
     the curve's robust accuracy at each eps is the count of samples robust there over all chunks.
-    ``options`` go to ``sweep`` (``min_norm``, ``refine``).
+    ``precision`` is resolved once, for ``clf``'s device, and every chunk's suite refinement runs in
+    it. ``options`` go to ``sweep`` (``min_norm``, ``refine``).
     """
     clf = _refuse_guards(clf)
+    precision = resolve_precision(precision, clf.device)
     merger = Merger(grouped=groups is not None)
     curves: list[tuple[int, Sweep]] = []
     started = time.perf_counter()
@@ -154,6 +163,7 @@ def sweep_batches(
                 groups=_groups_of(groups, start, x.shape[0]),
                 eot_samples=eot_samples,
                 progress=forward(f"chunk {merger.parts + 1}"),
+                precision=precision,
                 **options,
             )
             assert part.sweep is not None  # sweep always records its curve

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from fortify._validate import number
 from fortify.attacks import FMN, PGD, MinNormAttack
+from fortify.attacks.base import resolve_precision
 from fortify.attacks.runner import accuracy
 from fortify.data.batches import is_batches
 from fortify.evaluation import diagnostics as checks
@@ -81,6 +82,7 @@ def sweep(
     eot_samples: int = DEFAULT_EOT_SAMPLES,
     progress: ProgressOption = None,
     executor: Executor | None = None,
+    precision: str = "fp32",
 ) -> Result:
     """Robust accuracy of ``clf`` at each eps of ``epsilons`` (strictly increasing) for one norm.
 
@@ -95,6 +97,10 @@ def sweep(
     ``y=None``: streamed chunk by chunk (``fortify.evaluation.stream.sweep_batches``). ``executor``
     (``ft.scale.Ray(...)``) sweeps shards of the samples on its workers and merges them
     (``fortify.evaluation.sharded.sweep_sharded``).
+
+    ``precision`` (``fp32 | bf16 | auto``, as for ``evaluate``) is the arithmetic of the suite's
+    attacks at each eps, where they support it; the minimum-norm pass and the diagnostics stay
+    float32, every verdict is float32, and ``result.precision`` records what the suite ran in.
     """
     if is_batches(x):  # a DataLoader or other iterable of batches: streamed, chunk by chunk
         from fortify.evaluation.stream import sweep_batches
@@ -117,6 +123,7 @@ def sweep(
             groups=groups,
             eot_samples=eot_samples,
             progress=progress,
+            precision=precision,
         )
     x, y = cast("tuple[Tensor, Tensor]", (x, y))
     kind = _threat_kind(threat)
@@ -141,9 +148,11 @@ def sweep(
             progress=progress,
             min_norm=min_norm,
             refine=refine,
+            precision=precision,
         )
     largest = kind.with_eps(eps_list[-1])
     y = check_arguments(clf, x, y, largest, batch_size)
+    precision = resolve_precision(precision, clf.device)
     if groups is not None and len(groups) != x.shape[0]:
         raise FortifyError(f"groups must have one entry per sample ({x.shape[0]}), got {len(groups)}")
     attack = _min_norm_attack(min_norm, seed)
@@ -164,6 +173,7 @@ def sweep(
         batch_size,
         progress,
         (attack.name, distances, points),
+        precision,
     )
     times[0] += min_norm_s
     diags = _diagnostics(clf, probe, ledger, kind, eps_list, suite, refine, seed)
@@ -192,6 +202,7 @@ def sweep(
         min_norm_attack=attack.name,
         time_s=times,
     )
+    result.precision = "bf16" if precision == "bf16" and refine else "fp32"
     return result
 
 
@@ -239,8 +250,10 @@ def _curve(
     batch_size: int,
     progress: ProgressOption,
     min_norm: tuple[str, Tensor, Tensor],
+    precision: str = "fp32",
 ) -> tuple[list[float], list[float]]:
-    """Robust accuracy and time at each eps, increasing: minimal distances, then the suite if ``refine``."""
+    """Robust accuracy and time at each eps, increasing: minimal distances, then the suite if ``refine``
+    (its attacks in ``precision`` where they support it)."""
     accuracy, times = [], []
     name, distances, points = min_norm
     with reporting(progress, "sweeping", len(eps_list)) as ticker:
@@ -250,6 +263,7 @@ def _curve(
             threat = kind.with_eps(eps)
             entries = entries_for(suite, threat, seed, probe.evidence)
             for entry in entries if refine else []:
+                entry = entry.in_precision(precision) if precision != "fp32" else entry
                 ledger.run_entry(entry.renamed(f"@{eps:g}"), probe.view, x, threat, batch_size)
             accuracy.append(float(ledger.robust.float().mean()))
             times.append(time.perf_counter() - t0)
