@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from fortify.cli.app import app
+from fortify.cli.common import TrustCode
 from fortify.cli.render import console, err_console
 from fortify.threat import Threat
 from fortify.types import FortifyError
@@ -35,10 +36,16 @@ def serve_command(
     insecure_no_auth: Annotated[
         bool, typer.Option("--insecure-no-auth", help="serve without API keys (local experiments only)")
     ] = False,
+    trust_code: TrustCode = False,
 ) -> None:
-    """Serve a guarded model over the Open Inference Protocol v2 (keys from the config or FORTIFY_KEYS)."""
+    """Serve a guarded model over the Open Inference Protocol v2 (keys from the config or FORTIFY_KEYS).
+
+    A guard bundle whose model is built from an import path is served only with --trust-code (or
+    trust_code: true in the config); without it, one line on stderr and exit 2 before anything starts.
+    """
     import uvicorn
 
+    from fortify.service.app import load_guards
     from fortify.service.bootstrap import build_default_guard
     from fortify.service.factory import ENV, build_app
     from fortify.service.settings import load_settings
@@ -56,6 +63,7 @@ def serve_command(
         workers=workers,
         run_dir=run_dir,
         insecure_no_auth=insecure_no_auth or None,
+        trust_code=trust_code or None,
     )
     settings.check_startable()
     if settings.insecure_no_auth:
@@ -66,6 +74,11 @@ def serve_command(
         torch.set_num_threads(settings.torch_threads)
     if settings.guard is None:
         settings = settings.model_copy(update={"guard": build_default_guard(settings)})
+    # every bundle loads before anything starts, so a refusal (untrusted code, tampering) is one line
+    # and exit 2, not a server that never answers or N crashed workers
+    served = build_app(settings) if settings.workers == 1 else None
+    if served is None:
+        load_guards(settings)
     Store(settings.store_url, sqlite_synchronous=settings.sqlite_synchronous).migrate()
     console.print(
         f"serving {settings.model_name} from {settings.guard} on http://{settings.host}:{settings.port} "
@@ -73,8 +86,8 @@ def serve_command(
         highlight=False,
     )
     level = settings.log_level
-    if settings.workers == 1:
-        uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=level)
+    if served is not None:
+        uvicorn.run(served, host=settings.host, port=settings.port, log_level=level)
         return
     os.environ[ENV] = settings.model_dump_json()
     uvicorn.run(

@@ -36,15 +36,19 @@ log = logging.getLogger("fortify.service")
 
 
 def load_guards(settings: ServeSettings) -> dict[str, Any]:
-    """The guard bundles the settings name, by version: primary, then canary and fallback if set."""
+    """The guard bundles the settings name, by version: primary, then canary and fallback if set.
+
+    A bundle whose model is rebuilt from an import path loads only with ``settings.trust_code``;
+    otherwise ``BundleError`` (a ``FortifyError``) names the code it would run."""
     from fortify.runtime import Guard
 
     if settings.guard is None:
         raise FortifyError("no guard bundle configured (settings.guard)")
-    guards = {settings.model_version: Guard.load(str(settings.guard))}
+    trust = settings.trust_code
+    guards = {settings.model_version: Guard.load(str(settings.guard), trust_code=trust)}
     for extra in (settings.canary, settings.fallback):
         if extra is not None:
-            guards[extra.version] = Guard.load(str(extra.guard))
+            guards[extra.version] = Guard.load(str(extra.guard), trust_code=trust)
     return guards
 
 

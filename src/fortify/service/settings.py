@@ -135,6 +135,10 @@ class ServeSettings(BaseSettings):
     store: str | None = Field(default=None, description="sqlite:///file.db or postgresql://...")
     redis: str | None = Field(default=None, description="redis://host:port/db, shares limits")
     insecure_no_auth: bool = False
+    trust_code: bool = Field(
+        default=False,
+        description="let guard bundles rebuild a model from its import path (runs that code)",
+    )
     keys: list[KeyConfig] = Field(default_factory=list)
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
