@@ -35,6 +35,39 @@ def test_a_single_input_and_numpy_arrays_are_accepted(guard, tiny_cnn):
     assert guard(x[:3].numpy().astype(np.float64))[0].label == guard(x[:3])[0].label
 
 
+def test_the_guard_takes_numpy_as_the_rest_of_fortify_does(guard, tiny_cnn):
+    """NumPy floats as float32, integer labels as int64, through every public entry point: the same
+    verdicts, thresholds and guard section as from tensors; integer pixels and float labels refused."""
+    clf, x, y = tiny_cnn
+    xn, yn = x[:16].double().numpy(), y[:16].numpy().astype(np.int32)
+    assert [v.to_dict() | {"latency_ms": 0} for v in guard(xn)] == [
+        v.to_dict() | {"latency_ms": 0} for v in guard(x[:16])
+    ]
+    assert torch.equal(guard.flagged(xn), guard.flagged(x[:16]))
+    x_cal, y_cal = calibration_set(200, seed=5)
+    from_arrays = Guard([clf], detectors=["confidence", "input-stats"]).calibrate(
+        x_cal.double().numpy(), y=y_cal.numpy()
+    )
+    from_tensors = Guard([clf], detectors=["confidence", "input-stats"]).calibrate(x_cal, y=y_cal)
+    assert [d.threshold for d in from_arrays.detectors] == [d.threshold for d in from_tensors.detectors]
+    assert from_arrays.calibration == from_tensors.calibration
+    threat = ft.Linf(0.1)
+    arrays = ft.runtime.evaluate_guard(guard, xn, yn, threat, "quick", naive_attacks=("fgsm",))
+    tensors = ft.runtime.evaluate_guard(guard, x[:16], y[:16], threat, "quick", naive_attacks=("fgsm",))
+    assert arrays.robust_accuracy == tensors.robust_accuracy
+    for key in ("clean_review_rate", "clean_accuracy", "adaptive_success_rate"):
+        assert arrays.sections["guard"][key] == tensors.sections["guard"][key], key
+    naive = [
+        {k: v for k, v in r.sections["guard"]["naive"]["fgsm"].items() if k != "time_s"}
+        for r in (arrays, tensors)
+    ]
+    assert naive[0] == naive[1]
+    with pytest.raises(ft.FortifyError, match="pixels / 255"):
+        guard(np.zeros((2, 1, 8, 8), dtype=np.uint8))
+    with pytest.raises(ft.FortifyError, match="integer class indices"):
+        Guard([clf], detectors=["input-stats"]).calibrate(x_cal.numpy(), y=y_cal.numpy().astype(np.float32))
+
+
 def test_joint_calibration_holds_the_guard_false_positive_rate_on_fresh_clean_data(guard):
     cal = guard.calibration
     assert cal["clean_review_rate"] <= 0.05

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from fortify._validate import from_numpy
 from fortify.attacks.catalog import lookup
 from fortify.evaluation.evaluate import evaluate
 from fortify.result import Result
@@ -28,13 +30,17 @@ LATENCY_REPEATS = 50
 _BATCH = 64
 
 
-def guard_section(guard: Any, result: Result, x: Tensor, y: Tensor) -> dict[str, Any]:
-    """The ``sections["guard"]`` record of an adaptive evaluation ``result`` of ``guard`` on ``(x, y)``.
+def guard_section(
+    guard: Any, result: Result, x: Tensor | np.ndarray, y: Tensor | np.ndarray
+) -> dict[str, Any]:
+    """The ``sections["guard"]`` record of an adaptive evaluation ``result`` of ``guard`` on ``(x, y)``
+    (tensors, or NumPy arrays taken as ``ft.evaluate`` takes them: float ``x`` float32, ``y`` int64).
 
     ``clean_review_rate``: share of clean inputs not ACCEPTED; ``accepted_clean_accuracy``: accuracy
     among the ACCEPTED clean inputs; ``adaptive_success_rate``: share of clean-correct samples that an
     attack with the policy in its objective turned into a misclassified, ACCEPTED point.
     """
+    x, y = _tensors(x, y)
     verdicts = guard(x)
     accepted = torch.tensor([v.accepted for v in verdicts])
     labels = torch.tensor([v.label for v in verdicts])
@@ -136,16 +142,24 @@ def bare_model(guard: Any) -> Any:
 
 
 def naive_through_guard(
-    guard: Any, x: Tensor, y: Tensor, threat: Threat, attacks: Sequence[str] = NAIVE_ATTACKS, *, seed: int = 0
+    guard: Any,
+    x: Tensor | np.ndarray,
+    y: Tensor | np.ndarray,
+    threat: Threat,
+    attacks: Sequence[str] = NAIVE_ATTACKS,
+    *,
+    seed: int = 0,
 ) -> dict[str, dict[str, float | int]]:
-    """Points made against the bare models (``naive_points``), judged by the guard (``judge_points``)."""
+    """Points made against the bare models (``naive_points``), judged by the guard (``judge_points``);
+    ``x``, ``y`` tensors or NumPy arrays (as ``ft.evaluate`` takes them)."""
+    x, y = _tensors(x, y)
     return judge_points(guard, naive_points(bare_model(guard), x, y, threat, attacks, seed=seed))
 
 
 def evaluate_guard(
     guard: Any,
-    x: Tensor,
-    y: Tensor,
+    x: Tensor | np.ndarray,
+    y: Tensor | np.ndarray,
     threat: Threat,
     suite: str = "standard",
     *,
@@ -154,9 +168,11 @@ def evaluate_guard(
     **evaluate_options: Any,
 ) -> Result:
     """``ft.evaluate(guard, ...)`` (adaptive) plus the naive attacks of ``naive_through_guard`` in its
-    ``sections["guard"]["naive"]``; ``naive_attacks=()`` skips them."""
+    ``sections["guard"]["naive"]``; ``naive_attacks=()`` skips them. ``x``, ``y`` may be NumPy arrays
+    (float ``x`` taken as float32, integer ``y`` as int64, as ``ft.evaluate`` takes them)."""
     if not getattr(guard, "calibrated", False):
         raise FortifyError("the guard is not calibrated: call guard.calibrate(x_clean, fpr=0.05) first")
+    x, y = _tensors(x, y)
     result = evaluate(guard, x, y, threat, suite, seed=seed, **evaluate_options)
     if naive_attacks:
         result.sections["guard"]["naive"] = naive_through_guard(guard, x, y, threat, naive_attacks, seed=seed)
@@ -165,3 +181,12 @@ def evaluate_guard(
 
 def _quantile(values: list[float], q: float) -> float:
     return float(torch.tensor(values, dtype=torch.float64).quantile(q))
+
+
+def _tensors(x: Tensor | np.ndarray, y: Tensor | np.ndarray) -> tuple[Tensor, Tensor]:
+    """``(x, y)`` as tensors (``fortify._validate.from_numpy``); anything else is refused by name."""
+    x, y = from_numpy(x, y)
+    for what, value in (("x", x), ("y", y)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{what} must be a tensor or NumPy array, got {type(value).__name__}")
+    return cast("tuple[Tensor, Tensor]", (x, y))

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fortify._validate import is_number
+from fortify._validate import from_numpy, is_number
 from fortify.data.provenance import tensor_fingerprint
 from fortify.defenses import DefendedClassifier, Ensemble, Preprocessor, defend
 from fortify.detect import Disagreement
@@ -131,10 +131,10 @@ class Guard:
 
     def calibrate(
         self,
-        x_clean: Tensor,
+        x_clean: Tensor | np.ndarray,
         fpr: float = DEFAULT_FPR,
         *,
-        y: Tensor | None = None,
+        y: Tensor | np.ndarray | None = None,
         reject_fpr: float | None = DEFAULT_REJECT_FPR,
         batch_size: int = 512,
     ) -> Guard:
@@ -144,12 +144,14 @@ class Guard:
         half of ``x_clean`` (with labels ``y``, or the guard's predictions); the thresholds are set on
         the second half (the whole set when no detector fits), so that the guard sends a fraction
         ``fpr`` of those inputs to REVIEW or REJECTED, and a fraction ``reject_fpr`` (None: no reject
-        thresholds) to REJECTED. Needs ``1 / fpr`` threshold samples.
+        thresholds) to REJECTED. Needs ``1 / fpr`` threshold samples. NumPy ``x_clean`` / ``y`` are
+        taken as ``fortify._validate.from_numpy`` takes them (float32, int64).
         """
         fpr = check_fpr(fpr)
         if reject_fpr is not None and check_fpr(reject_fpr, "reject_fpr") >= fpr:
             raise FortifyError(f"reject_fpr ({reject_fpr:g}) must be below fpr ({fpr:g})")
         x_clean = self._as_batch(x_clean, "x_clean")
+        _, y = from_numpy(None, y)
         self.pipeline.check_input(x_clean)
         fits = any(d.fits for d in self.detectors)
         n = x_clean.shape[0]
@@ -219,8 +221,10 @@ class Guard:
     def __call__(self, x: Tensor | np.ndarray, *, batch_size: int = 512) -> list[Verdict]:
         """One ``Verdict`` per input of ``x`` ``(N, *input_shape)`` (or one input ``input_shape``).
 
-        Floating inputs of any precision are cast to the models' dtype; a wrong shape or a non-floating
-        dtype raises ``FortifyError``; non-finite or out-of-bounds inputs become REJECTED verdicts.
+        ``x`` is a tensor or a NumPy array (a float array is taken as float32, as everywhere in fortify:
+        ``fortify._validate.from_numpy``). Floating inputs of any precision are cast to the models'
+        dtype; a wrong shape or a non-floating dtype (integer pixels: divide by 255) raises
+        ``FortifyError``; non-finite or out-of-bounds inputs become REJECTED verdicts.
         """
         start = time.perf_counter()
         self._check_calibrated()
@@ -281,13 +285,12 @@ class Guard:
         status = Status.REJECTED if rejected else Status.REVIEW if flagged else Status.ACCEPTED
         return Verdict(label, conf, status, rejected or flagged, scores, review, reject, ms)
 
-    def flagged(self, x: Tensor) -> Tensor:
-        """Boolean ``(N,)``: which inputs the guard would not ACCEPT."""
+    def flagged(self, x: Tensor | np.ndarray) -> Tensor:
+        """Boolean ``(N,)``: which inputs of ``x`` (a tensor or NumPy array) the guard would not ACCEPT."""
         return torch.tensor([not v.accepted for v in self(x)], dtype=torch.bool)
 
     def _as_batch(self, x: Tensor | np.ndarray, what: str) -> Tensor:
-        if isinstance(x, np.ndarray):
-            x = torch.from_numpy(np.ascontiguousarray(x))
+        x, _ = from_numpy(x, None)  # NumPy floats as float32; integer pixels refused naming the fix
         if not isinstance(x, Tensor):
             raise FortifyError(f"{what} must be a tensor or NumPy array, got {type(x).__name__}")
         if not x.is_floating_point():
