@@ -130,7 +130,9 @@ def evaluate_command(
         if detector is not None:
             raise FortifyError("--detector adds a detector to a model; a guard bundle has its own detectors")
         guarded = Guard.load(str(guard), trust_code=trust_code).to(dev)
-        _evaluate_guard(guarded, guard, data, split, n, threat, suite, seed, batch_size, out, report, mlflow)
+        _evaluate_guard(
+            guarded, guard, data, split, n, threat, suite, seed, batch_size, out, report, mlflow, precision
+        )
         return
     assert model is not None
     spec = detector_spec(detector, detector_fpr, calibration_n, squeeze_bits, squeeze_median, data)
@@ -186,6 +188,7 @@ def _evaluate_guard(
     out: Path | None,
     report: Path | None,
     mlflow: bool,
+    precision: str = "fp32",
 ) -> None:
     overlap = calibration_overlap(guard, data, split, n)
     if overlap is not None:
@@ -193,7 +196,16 @@ def _evaluate_guard(
     x, y = datasets.load(data, split, n=n)
     threat = threat_for(threat.norm, threat.eps, guard.classifier.bounds, tuple(x.shape[1:]))
     result = evaluate_guard(
-        guard, x, y, threat, suite, seed=seed, batch_size=batch_size, dataset=data, progress=bars
+        guard,
+        x,
+        y,
+        threat,
+        suite,
+        seed=seed,
+        batch_size=batch_size,
+        dataset=data,
+        progress=bars,
+        precision=precision,
     )
     result.model = {**result.model, "guard_bundle": str(bundle)}
     console.print(results_table([result], f"guard {bundle} on {data} ({result.n_samples} samples)"))
