@@ -108,6 +108,15 @@ def test_a_smoke_test_suite_is_not_release_evidence_unless_the_policy_allows_it(
     assert check(Policy(allow_smoke_tests=True), [quick]).passed
 
 
+def test_a_bf16_evaluation_is_not_release_evidence_unless_the_policy_allows_it():
+    fast = make_result().model_copy(update={"precision": "bf16"})
+    outcome = check(Policy(), [fast, make_result()])
+    assert [c.name for c in outcome.failures] == ["evidence from float32 attacks"]
+    assert "bf16" in outcome.failures[0].measured and "--precision fp32" in outcome.failures[0].detail
+    assert check(Policy(allow_reduced_precision=True), [fast]).passed
+    assert "evidence from float32 attacks" not in [c.name for c in check(Policy(), [make_result()]).checks]
+
+
 def test_a_model_finding_is_named_but_does_not_make_the_evaluation_unreliable():
     masking = Diagnostic(
         name="gradient_masking",

@@ -14,6 +14,7 @@ A policy is a YAML (or JSON) mapping; every key is optional and unknown keys are
     max_review_rate: 0.10             # a guard's share of clean inputs not ACCEPTED
     require_reliable: true            # every check of the evaluation passed (the default)
     allow_smoke_tests: false          # accept a smoke-test suite (quick) as release evidence
+    allow_reduced_precision: false    # accept evaluations whose attacks iterated in bfloat16
     min_certified_accuracy: {0.25: 0.6}   # L2 radius -> certified accuracy
 
 Several results may be gated together (e.g. one per eps); each number is then taken at its most
@@ -60,6 +61,7 @@ class Policy(BaseModel):
     max_review_rate: Number | None = Fraction
     require_reliable: StrictBool = True
     allow_smoke_tests: StrictBool = False
+    allow_reduced_precision: StrictBool = False
     min_certified_accuracy: dict[float, Number] = Field(default_factory=dict)
 
     def needs_baseline(self, results: Sequence[Result] = ()) -> list[str]:
@@ -219,6 +221,8 @@ def check(policy: Policy, results: Sequence[Result], baseline: Result | None = N
         checks.append(_reliability(evaluations))
     if evaluations:
         checks.append(_full_suites(evaluations, policy.allow_smoke_tests))
+        if any(r.precision != "fp32" for r in evaluations):  # asked only of bf16 Results
+            checks.append(_float32_attacks(evaluations, policy.allow_reduced_precision))
     if baseline is not None:
         checks += _relative_checks(policy, results, baseline, clean)
     return GateOutcome(checks)
@@ -260,6 +264,21 @@ def _full_suites(results: Sequence[Result], allowed: bool) -> Check:
     return Check(
         "evidence from a full attack suite", not smoke or allowed, measured, "not a smoke test", detail
     )
+
+
+def _float32_attacks(results: Sequence[Result], allowed: bool) -> Check:
+    """No evaluation's attacks iterated in reduced precision, unless the policy allows it: bfloat16
+    iterations were measured slightly weaker than float32 on a robust model (BENCHMARKS.md, "Reduced
+    precision"), so they are a fast screen, not release evidence by default."""
+    reduced = sorted({r.precision for r in results if r.precision != "fp32"})
+    measured = f"attacks in {', '.join(reduced)}" if reduced else "attacks in fp32"
+    detail = (
+        "reduced-precision attacks can miss points float32 finds: evaluate with --precision fp32, or "
+        "set allow_reduced_precision: true in the policy"
+        if reduced and not allowed
+        else ""
+    )
+    return Check("evidence from float32 attacks", not reduced or allowed, measured, "fp32", detail)
 
 
 def _relative_checks(
