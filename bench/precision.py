@@ -188,6 +188,8 @@ def main() -> None:
         plain = min(rows["pgd-40/plain-loop"]["wall_s"])
         for name in specs:
             summary["rows"][name]["speedup_vs_plain_pgd40"] = plain / min(rows[name]["wall_s"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=1) + "\n")  # before the long agreement runs
     if args.agreement:
         xa, ya = x[: args.agreement], y[: args.agreement]
         per = {}
@@ -196,7 +198,7 @@ def main() -> None:
             per[precision] = {
                 "robust_accuracy": res.robust_accuracy,
                 "total_s": res.timing["total_s"],
-                "broken": sorted(s.index for s in res.per_sample if not s.robust and s.clean_correct),
+                "broken": sorted(s.index for s in res.samples if not s.robust and s.clean_correct),
             }
             print(
                 f"standard suite {precision}: robust {res.robust_accuracy:.4f} "
