@@ -6,6 +6,8 @@ Command modules are imported when their command runs (``fortify.cli.app.COMMANDS
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import sys
 from types import FrameType
@@ -22,6 +24,20 @@ ARGS: list[str] = []
 """The arguments of the command being run (``fortify train --nproc`` relaunches them under torchrun)."""
 OPTIONAL_VALUES = {"--ray": "local"}
 """Options whose value may be left out (``--ray`` alone, ``--ray ADDRESS``): the value they take then."""
+
+
+RANK_ARGV = "FORTIFY_RANK_ARGV"
+"""Set by ``fortify.scale.launch`` for the ranks it starts: their arguments, as a JSON list."""
+
+
+def _rank_argv(text: str) -> list[str]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise SystemExit(f"error: {RANK_ARGV} must be a JSON list of strings")
+    return value
 
 
 def with_optional_values(argv: list[str]) -> list[str]:
@@ -51,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminated)
     progress.configure()  # each command chooses its own progress output (--progress, --quiet)
     args = with_optional_values(sys.argv[1:] if argv is None else list(argv))
+    if argv is None and not args and RANK_ARGV in os.environ:  # a rank started by `train --nproc`
+        args = _rank_argv(os.environ.pop(RANK_ARGV))
     ARGS[:] = args
     try:
         outcome = app(args=args, prog_name="fortify", standalone_mode=False)

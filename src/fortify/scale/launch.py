@@ -8,6 +8,7 @@ cluster").
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -28,13 +29,23 @@ def check_nproc(nproc: int, device: torch.device) -> None:
         raise FortifyError(f"--nproc {nproc}: this machine has {have} {what} (one process each at most)")
 
 
+ARGV_VARIABLE = "FORTIFY_RANK_ARGV"
+"""The environment variable that carries a relaunched command's arguments to every rank (JSON list)."""
+
+
 def launch(nproc: int, args: list[str]) -> int:
     """Run ``python -m fortify.cli.main ARGS`` in ``nproc`` processes under torchrun (a standalone
     rendezvous on this machine) and return its exit code (130 when interrupted; torchrun stops every
     process when one fails or on Ctrl-C)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-    command += ["-m", "fortify.cli.main", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    command += ["-m", "fortify.cli.main"]
+    # the arguments travel in the environment: torchrun's own parser would take fortify's options
+    # (--n for one) for abbreviations of its own, even after the module
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        ARGV_VARIABLE: json.dumps(args),
+    }
     try:
         return subprocess.run(command, env=env, check=False).returncode
     except KeyboardInterrupt:
