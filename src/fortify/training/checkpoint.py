@@ -108,8 +108,7 @@ def flatten_optimizer(state: dict[str, Any], prefix: str) -> tuple[dict[str, Ten
     groups = []
     for group in state["param_groups"]:
         groups.append({k: list(v) if isinstance(v, tuple) else v for k, v in group.items()})
-    params = sorted({int(k.split("/")[1]) for k in tensors} | {int(p) for p in scalars})
-    return tensors, {"params": params, "scalars": scalars, "param_groups": groups}
+    return tensors, {"scalars": scalars, "param_groups": groups}
 
 
 def unflatten_optimizer(tensors: dict[str, Tensor], structure: Any, prefix: str, what: str) -> dict[str, Any]:

@@ -68,7 +68,7 @@ class Checkpointing:
         self.epoch_shuffle: Tensor | None = None
         self.shuffle: torch.Generator | None = getattr(source, "_shuffle", None)
 
-    def epoch_start(self, source: Source) -> None:
+    def epoch_start(self) -> None:
         """Remember the data shuffle's state before an epoch draws its order (for mid-epoch saves)."""
         self.epoch_shuffle = self.shuffle.get_state() if self.shuffle is not None else None
 

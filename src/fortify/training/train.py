@@ -290,7 +290,7 @@ class _Loop:
         lr_now, threat = self.lr, self.threat
         skip, self.start_step, self.partial = self.start_step, 0, {}
         if self.ckpt is not None:
-            self.ckpt.epoch_start(self.source)
+            self.ckpt.epoch_start()
         for step, (x, y) in enumerate(self.source.epoch()):
             if step < skip:  # resumed mid-epoch: these batches were trained before the interruption
                 continue
